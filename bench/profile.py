@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""Where the time goes: `python bench/profile.py [smssync|msync|send|bulk|poll|deliver] [-n N]`.
+
+Runs the same requests as bench/run.py in this one process (Django's test client, same
+PostgreSQL/Redis bench databases, reset first), prints the SQL queries per request and a
+pyinstrument profile of N requests. Webhook deliveries are profiled by running the Celery task
+body in process against a local receiver.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.parse
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if sys.path and Path(sys.path[0]).resolve() == ROOT / "bench":
+    sys.path[0] = str(ROOT)
+
+from bench import run as bench  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("what", choices=["smssync", "msync", "send", "bulk", "poll", "deliver"])
+    parser.add_argument("-n", type=int, default=200)
+    parser.add_argument("--database-url", default=bench.DEFAULT_DATABASE_URL)
+    parser.add_argument("--redis-url", default=bench.DEFAULT_REDIS_URL)
+    args = parser.parse_args()
+    bench.ensure_environment()
+
+    bench.reset_stores(args.database_url, args.redis_url)
+    env = bench.server_env(args)
+    env["ALLOWED_HOSTS"] = "testserver,127.0.0.1"
+    os.environ.update({k: v for k, v in env.items() if k != "PATH"})
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+    from pyinstrument import Profiler
+
+    receiver = None
+    port = bench.free_port()
+    if args.what == "deliver":
+        receiver = subprocess.Popen([sys.executable, "-m", "bench.receiver", str(port)], cwd=ROOT)
+        bench.wait_http(port, "/stats")
+    try:
+        fx = bench.make_fixture(port, queued_polls=args.n if args.what == "poll" else 0)
+        client = Client()
+        api = {"HTTP_X_API_KEY": fx.api_key}
+
+        def smssync(i: int) -> None:
+            fields = {
+                "secret": fx.ingest_secret,
+                "from": bench.phone(i),
+                "message": f"bench message {i}",
+                "sent_timestamp": str(int(time.time() * 1000)),
+                "message_id": str(uuid.uuid4()),
+            }
+            r = client.post(
+                "/api/sms/smssync",
+                urllib.parse.urlencode(fields),
+                content_type="application/x-www-form-urlencoded",
+            )
+            assert r.status_code == 200 and b'"success": true' in r.content, r.content
+
+        def msync(i: int) -> None:
+            body = {
+                "action": "incoming",
+                "device_id": fx.batch_device,
+                "messages": [
+                    {
+                        "from": bench.phone(i * 100 + j),
+                        "message": f"bench batch {i} {j}",
+                        "timestamp": int(time.time() * 1000),
+                        "sim_slot": 1,
+                        "id": uuid.uuid4().hex,
+                    }
+                    for j in range(100)
+                ],
+            }
+            r = client.post(
+                "/api/sms/msync",
+                json.dumps(body),
+                content_type="application/json",
+                HTTP_AUTHORIZATION=f"Bearer {fx.batch_token}",
+            )
+            assert r.status_code == 200, r.content
+
+        def send(i: int) -> None:
+            body = {"to": bench.phone(i), "body": f"bench {i}", "device_id": fx.sender_device}
+            r = client.post("/api/v1/messages", body, content_type="application/json", **api)
+            assert r.status_code == 202, r.content
+
+        def bulk(i: int) -> None:
+            body = {
+                "to": [bench.phone(i * 100 + j) for j in range(100)],
+                "body": f"bench {i}",
+                "device_id": fx.sender_device,
+            }
+            r = client.post("/api/v1/messages", body, content_type="application/json", **api)
+            assert r.status_code == 202, r.content
+
+        def poll(i: int) -> None:
+            body = {"action": "outgoing", "device_id": fx.queued_device, "limit": 50}
+            r = client.post(
+                "/api/sms/msync",
+                json.dumps(body),
+                content_type="application/json",
+                HTTP_AUTHORIZATION=f"Bearer {fx.queued_token}",
+            )
+            assert r.status_code == 200, r.content
+
+        deliveries: list[str] = []
+        if args.what == "deliver":
+            from webhooks.models import Delivery
+
+            for i in range(args.n):
+                smssync(i)
+            deliveries = list(Delivery.objects.values_list("pk", flat=True))
+
+        def deliver(i: int) -> None:
+            from webhooks.tasks import deliver_webhook
+
+            deliver_webhook.run(deliveries[i % len(deliveries)])
+
+        action = {
+            "smssync": smssync,
+            "msync": msync,
+            "send": send,
+            "bulk": bulk,
+            "poll": poll,
+            "deliver": deliver,
+        }[args.what]
+        action(10_000)  # warm: imports, caches, first connection
+        with CaptureQueriesContext(connection) as queries:
+            action(10_001)
+        print(f"{args.what}: {len(queries)} SQL queries for one request")
+        for q in queries.captured_queries:
+            print("   ", q["sql"][:160])
+        profiler = Profiler(interval=0.0005)
+        start = time.perf_counter()
+        with profiler:
+            for i in range(args.n):
+                action(i)
+        elapsed = time.perf_counter() - start
+        print(f"{args.n} in {elapsed:.2f}s: {args.n / elapsed:.1f}/s in one process")
+        print(profiler.output_text(unicode=True, color=False, show_all=False))
+    finally:
+        if receiver is not None:
+            receiver.terminate()
+            receiver.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Reads behind the dashboard's pages (no writes here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from devices.models import Device
+from messaging.models import Conversation, Direction, InboundRequest, Message, Status
+
+THREAD_LIMIT = 200
+
+
+def unread_total() -> int:
+    return int(Conversation.objects.aggregate(n=Sum("unread"))["n"] or 0)
+
+
+def list_conversations(*, search: str = "", device_id: str = "") -> QuerySet[Conversation]:
+    """Newest first; `search` matches the number or any message's text."""
+    qs = Conversation.objects.select_related("last_message", "device", "app").order_by(
+        "-updated_at", "-id"
+    )
+    search = search.strip()
+    if search:
+        digits = search.replace(" ", "").replace("-", "")
+        matching = Message.objects.filter(body__icontains=search).values("conversation_id")
+        qs = qs.filter(Q(phone__icontains=digits) | Q(pk__in=matching))
+    if device_id:
+        qs = qs.filter(device_id=device_id)
+    return qs
+
+
+def get_conversation(conversation_id: str) -> Conversation | None:
+    return (
+        Conversation.objects.select_related("last_message", "device", "app")
+        .filter(pk=conversation_id)
+        .first()
+    )
+
+
+def thread_messages(conversation: Conversation) -> list[Message]:
+    """The latest THREAD_LIMIT messages, oldest first (ids are time-sortable ULIDs)."""
+    latest = list(
+        Message.objects.filter(conversation=conversation)
+        .select_related("device", "app")
+        .order_by("-id")[:THREAD_LIMIT]
+    )
+    latest.reverse()
+    return latest
+
+
+def get_thread_message(conversation_id: str, message_id: str) -> Message | None:
+    return (
+        Message.objects.select_related("device", "app")
+        .filter(pk=message_id, conversation_id=conversation_id)
+        .first()
+    )
+
+
+def devices_for_filter() -> list[Device]:
+    return list(Device.objects.only("id", "name").order_by("name", "id"))
+
+
+# --- home charts ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DayCount:
+    day: date
+    inbound: int
+    outbound: int
+
+
+@dataclass(frozen=True)
+class DeviceRate:
+    device_id: str
+    name: str
+    delivered: int
+    finished: int  # sent + delivered + failed: messages whose fate the phone reported
+
+    @property
+    def rate(self) -> float | None:
+        return self.delivered / self.finished if self.finished else None
+
+
+def daily_counts(days: int = 14) -> list[DayCount]:
+    """Messages in and out per UTC day, the last `days` days including today (zeros kept)."""
+    today = timezone.now().date()
+    start = today - timedelta(days=days - 1)
+    rows = (
+        Message.objects.filter(created_at__date__gte=start)
+        .annotate(day=TruncDate("created_at"))
+        .values("day", "direction")
+        .annotate(n=Count("id"))
+    )
+    counts: dict[tuple[date, str], int] = {(r["day"], r["direction"]): r["n"] for r in rows}
+    return [
+        DayCount(
+            day=d,
+            inbound=counts.get((d, Direction.INBOUND), 0),
+            outbound=counts.get((d, Direction.OUTBOUND), 0),
+        )
+        for d in (start + timedelta(days=i) for i in range(days))
+    ]
+
+
+def device_delivery_rates(days: int = 14) -> list[DeviceRate]:
+    since = timezone.now() - timedelta(days=days)
+    finished = [Status.SENT, Status.DELIVERED, Status.FAILED]
+    rows = (
+        Message.objects.filter(
+            direction=Direction.OUTBOUND,
+            created_at__gte=since,
+            device__isnull=False,
+            status__in=finished,
+        )
+        .values("device_id", "device__name")
+        .annotate(
+            delivered=Count("id", filter=Q(status=Status.DELIVERED)),
+            finished=Count("id"),
+        )
+        .order_by("device__name", "device_id")
+    )
+    return [
+        DeviceRate(
+            device_id=r["device_id"],
+            name=r["device__name"],
+            delivered=r["delivered"],
+            finished=r["finished"],
+        )
+        for r in rows
+    ]
+
+
+# --- raw log ----------------------------------------------------------------------------------
+
+
+def list_inbound_requests(*, source: str = "", outcome: str = "") -> QuerySet[InboundRequest]:
+    qs = InboundRequest.objects.defer("body", "headers").order_by("-id")
+    if source:
+        qs = qs.filter(source=source)
+    if outcome:
+        qs = qs.filter(outcome=outcome)
+    return qs
+
+
+# The sources the phone and provider endpoints log under (listing them from the table would scan
+# the whole log on every page view).
+INBOUND_SOURCES = ("smssync", "msync", "twilio", "vonage", "africastalking", "agiletelecom")

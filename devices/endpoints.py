@@ -1,0 +1,489 @@
+"""The phone endpoints' flow: raw log first, parse, identify the device, call the services,
+answer in the protocol's own shape. Views only route here.
+
+Every answer that tells a phone "stored" is given after the transaction holding the message
+committed; anything the phone sends that we cannot use is answered with a 4xx (or SMSSync's
+`success: false`) and changes nothing but the raw log.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid as uuidlib
+from collections.abc import Callable
+from typing import Any
+
+from django.db import transaction
+from django.http import HttpRequest, JsonResponse
+
+from devices import services
+from devices.protocols import ProtocolError, msync, smssync
+from devices.queue import claim, dispatch_replies
+from devices.services import CheckIn
+from messaging import rawlog
+from messaging.models import InboundRequest, Message, Status
+from messaging.services import InboundSMS, receive_inbound_batch, record_status
+from smsgate.errors import error_body
+from smsgate.phones import normalize_sender
+
+log = logging.getLogger(__name__)
+Outcome = InboundRequest.Outcome
+
+SMSSYNC_POLL_LIMIT = 50
+MSYNC_POLL_LIMIT = 50
+# Android result codes the SMSSync app reports: RESULT_OK is -1; the shipped app never fills
+# sent_result_code, so 0 (its default) also means "sent" (protocols.md §1.5).
+_SENT_CODES = (None, 0, -1)
+
+
+class Answer:
+    """A response plus what the raw log should say about it."""
+
+    def __init__(
+        self,
+        body: dict[str, Any],
+        *,
+        status: int = 200,
+        outcome: str = Outcome.ACCEPTED,
+        detail: str = "",
+        device_id: str | None = None,
+    ) -> None:
+        self.body, self.status, self.outcome = body, status, outcome
+        self.detail, self.device_id = detail, device_id
+
+
+def _record(entry: InboundRequest, answer: Answer) -> None:
+    rawlog.finish(
+        entry,
+        outcome=answer.outcome,
+        status_code=answer.status,
+        detail=answer.detail,
+        device_id=answer.device_id,
+    )
+
+
+def _respond(entry: InboundRequest, answer: Answer) -> JsonResponse:
+    # Writes nothing when the work's transaction already committed this outcome (_record).
+    _record(entry, answer)
+    return JsonResponse(answer.body, status=answer.status)
+
+
+# --- SMSSync ----------------------------------------------------------------------------------
+
+
+def _smssync_failure(error: str, *, status: int = 200, device_id: str | None = None) -> Answer:
+    return Answer(
+        {"payload": {"success": False, "error": error}},
+        status=status,
+        outcome=Outcome.REJECTED,
+        detail=error,
+        device_id=device_id,
+    )
+
+
+def _smssync_device(request: HttpRequest, secret: str, *, lock: bool = True) -> CheckIn | None:
+    """By Basic auth (`device id:token` in the Sync URL) or by the secret; both must agree.
+
+    `lock=False` for requests that claim nothing (see services.check_in_by_token)."""
+    basic = services.parse_basic_auth(request.headers.get("Authorization", ""))
+    if basic is not None:
+        checkin = services.check_in_by_token(basic[1], device_id=basic[0], lock=lock)
+        if (
+            checkin is not None
+            and secret
+            and not services.secret_belongs_to(checkin.device, secret)
+        ):
+            return None
+        return checkin
+    return services.check_in_by_secret(secret, lock=lock)
+
+
+def _has_credentials(request: HttpRequest, secret: str) -> bool:
+    return bool(secret) or "Authorization" in request.headers
+
+
+def _smssync_incoming(request: HttpRequest, body: bytes) -> Answer:
+    sms = smssync.parse_incoming(body)
+    checkin = _smssync_device(request, sms.secret, lock=False)
+    if checkin is None:
+        return _smssync_failure("unknown device or wrong secret")
+    device = checkin.device
+    if sms.is_integration_test:
+        return Answer(
+            {"payload": {"success": True, "error": None}},
+            detail="SMSSync integration test (not stored)",
+            device_id=device.pk,
+        )
+    first_sim = checkin.sims[0] if checkin.sims else None
+    metadata = {"smssync_device_id": sms.device_id} if sms.device_id else {}
+    if sms.sent_timestamp and smssync.received_at(sms) is None:
+        metadata["sent_timestamp"] = sms.sent_timestamp[:40]
+    inbound = InboundSMS(
+        from_number=normalize_sender(sms.from_number),
+        body=sms.message,
+        source="smssync",
+        to_number=normalize_sender(sms.sent_to) or (first_sim.number if first_sim else ""),
+        received_at=smssync.received_at(sms),
+        device=device,
+        sim_slot=first_sim.slot if first_sim else None,
+        source_id=sms.message_id,
+        metadata=metadata,
+    )
+    [result] = receive_inbound_batch([inbound])
+    payload: dict[str, Any] = {"success": True, "error": None}
+    if result.replies:
+        replies = dispatch_replies(checkin, result.replies, detail="instant reply to SMSSync")
+        payload["messages"] = [_smssync_message(m) for m in replies]
+    return Answer(
+        {"payload": payload},
+        outcome=Outcome.ACCEPTED if result.created else Outcome.DUPLICATE,
+        detail=f"message {result.message.pk}",
+        device_id=device.pk,
+    )
+
+
+def _smssync_message(message: Message) -> dict[str, str]:
+    # No `timestamp`: the app parses it as a java.util.Date and drops the whole list on epochs.
+    return {"to": message.to_number, "message": message.body, "uuid": str(message.uuid)}
+
+
+def _smssync_idle_send(request: HttpRequest, secret: str) -> Answer | None:
+    """A `task=send` poll with nothing waiting, answered from one read and no transaction.
+    None: take the full path (which also answers every refusal)."""
+    basic = services.parse_basic_auth(request.headers.get("Authorization", ""))
+    if basic is not None:
+        checkin = services.idle_poll_check_in(token=basic[1], device_id=basic[0])
+        if checkin is None or (secret and not services.secret_belongs_to(checkin.device, secret)):
+            return None
+    else:
+        checkin = services.idle_poll_check_in(secret=secret)
+        if checkin is None:
+            return None
+    return _smssync_send_answer(checkin, secret, [])
+
+
+def _smssync_send_answer(checkin: CheckIn, secret: str, messages: list[Message]) -> Answer:
+    return Answer(
+        {
+            "payload": {
+                "task": "send",
+                # The app compares this with its own secret and sends nothing on a mismatch; we
+                # only keep a hash, so it is the secret the phone just proved it knows.
+                "secret": secret,
+                "messages": [_smssync_message(m) for m in messages],
+            }
+        },
+        detail=f"{len(messages)} handed out",
+        device_id=checkin.device.pk,
+    )
+
+
+def _smssync_send(request: HttpRequest, secret: str) -> Answer:
+    checkin = _smssync_device(request, secret)
+    if checkin is None:
+        return _smssync_failure("unknown device or wrong secret")
+    messages = claim(checkin, limit=SMSSYNC_POLL_LIMIT, detail="handed to SMSSync (task=send)")
+    return _smssync_send_answer(checkin, secret, messages)
+
+
+def _uuids(values: list[str]) -> list[uuidlib.UUID]:
+    parsed = []
+    for value in values:
+        try:
+            parsed.append(uuidlib.UUID(value))
+        except ValueError:
+            continue
+    return parsed
+
+
+def _smssync_sent(request: HttpRequest, body: bytes, secret: str) -> Answer:
+    """The app acknowledges the uuids of a poll before sending; it carries no secret, so the
+    uuids themselves (random, only ever told to the phone that polled) are the credential,
+    unless the Sync URL carries Basic auth."""
+    queued = smssync.parse_queued_uuids(body)
+    found = Message.objects.filter(uuid__in=_uuids(queued), status=Status.DISPATCHED)
+    device_id = None
+    if _has_credentials(request, secret):
+        checkin = _smssync_device(request, secret)
+        if checkin is None:
+            return _smssync_failure("unknown device or wrong secret")
+        device_id = checkin.device.pk
+        found = found.filter(device_id=device_id)
+    dispatched = {u.hex for u in found.values_list("uuid", flat=True)}
+    confirmed = [u for u in queued if any(p.hex in dispatched for p in _uuids([u]))]
+    return Answer(
+        {"message_uuids": confirmed},
+        detail=f"{len(confirmed)} of {len(queued)} confirmed",
+        device_id=device_id,
+    )
+
+
+def _smssync_result_poll(request: HttpRequest, secret: str) -> Answer:
+    checkin = _smssync_device(request, secret)
+    if checkin is None:
+        return _smssync_failure("unknown device or wrong secret")
+    waiting = Message.objects.filter(
+        device_id=checkin.device.pk, status__in=[Status.DISPATCHED, Status.SENT]
+    ).order_by("id")[:500]
+    return Answer(
+        {"message_uuids": [str(u) for u in waiting.values_list("uuid", flat=True)]},
+        device_id=checkin.device.pk,
+    )
+
+
+def _smssync_results(request: HttpRequest, body: bytes, secret: str) -> Answer:
+    results = smssync.parse_message_results(body)
+    checkin = _smssync_device(request, secret)
+    if checkin is None:
+        return _smssync_failure("unknown device or wrong secret")
+    by_uuid = {
+        str(m.uuid): m
+        for m in Message.objects.filter(
+            device_id=checkin.device.pk, uuid__in=_uuids([r.uuid for r in results])
+        )
+    }
+    applied = 0
+    for result in results:
+        message = by_uuid.get(result.uuid)
+        if message is None:
+            continue
+        detail = f"SMSSync: {result.raw}"[:500]
+        if result.sent_result_code in _SENT_CODES:
+            # The app repeats results on every result poll; an already sent message needs no
+            # second "sent" event.
+            if message.status not in (Status.SENT, Status.DELIVERED):
+                applied += record_status(message_id=message.pk, status=Status.SENT, detail=detail)
+        else:
+            reason = result.sent_result_message or f"send failed (code {result.sent_result_code})"
+            applied += record_status(
+                message_id=message.pk, status=Status.FAILED, detail=detail, reason=reason
+            )
+        if result.delivered_result_code == -1:
+            applied += record_status(message_id=message.pk, status=Status.DELIVERED, detail=detail)
+    return Answer(
+        {"payload": {"success": True, "error": None}},
+        detail=f"{len(results)} results, {applied} changes",
+        device_id=checkin.device.pk,
+    )
+
+
+def answer_smssync(request: HttpRequest) -> JsonResponse:
+    entry, body, too_large = rawlog.log_request(request, source="smssync")
+    if too_large:
+        limit = rawlog.max_body_bytes()
+        return _respond(
+            entry, _smssync_failure(f"the body is larger than {limit} bytes", status=413)
+        )
+    task = request.GET.get("task", "")
+    secret = smssync.query_secret(request.GET.get("secret", ""))
+    method = request.method or ""
+    routes: dict[tuple[str, bool], Callable[[], Answer]] = {
+        ("", True): lambda: _smssync_incoming(request, body),
+        ("send", False): lambda: _smssync_send(request, secret),
+        ("send", True): lambda: _smssync_send(request, secret),
+        ("sent", True): lambda: _smssync_sent(request, body, secret),
+        ("result", False): lambda: _smssync_result_poll(request, secret),
+        ("result", True): lambda: _smssync_results(request, body, secret),
+    }
+    route = routes.get((task, method in ("POST", "PUT")))
+    if route is None:
+        return _respond(
+            entry, _smssync_failure(f"nothing to do for {method} task={task!r}", status=400)
+        )
+    idle = _smssync_idle_send(request, secret) if task == "send" else None
+    if idle is not None:
+        return _respond(entry, idle)
+    try:
+        with transaction.atomic():
+            answer = route()
+            # The outcome commits with the work: one durable commit fewer per request.
+            _record(entry, answer)
+    except ProtocolError as exc:
+        answer = _smssync_failure(exc.message, status=400)
+    return _respond(entry, answer)
+
+
+# --- MSync ------------------------------------------------------------------------------------
+
+
+def _msync_error(status: int, code: str, message: str, device_id: str | None = None) -> Answer:
+    return Answer(
+        error_body(code, message),
+        status=status,
+        outcome=Outcome.REJECTED,
+        detail=message,
+        device_id=device_id,
+    )
+
+
+def _msync_incoming(checkin: CheckIn, data: dict[str, Any]) -> Answer:
+    numbers = {sim.slot: sim.number for sim in checkin.sims}
+    batch = [
+        InboundSMS(
+            from_number=normalize_sender(item.from_number),
+            body=item.body,
+            source="msync",
+            to_number=numbers.get(item.sim_slot or 0, ""),
+            received_at=item.received_at,
+            device=checkin.device,
+            sim_slot=item.sim_slot,
+            source_id=item.source_id,
+        )
+        for item in msync.parse_incoming(data)
+    ]
+    results = receive_inbound_batch(batch)
+    received = sum(1 for r in results if r.created)
+    duplicates = len(results) - received
+    return Answer(
+        {"success": True, "received": received, "duplicates": duplicates},
+        outcome=Outcome.ACCEPTED if received else Outcome.DUPLICATE,
+        detail=f"{received} received, {duplicates} duplicates",
+    )
+
+
+def _msync_idle_poll(token: str, data: dict[str, Any]) -> Answer | None:
+    """An `outgoing` poll with nothing waiting, answered from one read and no transaction (the
+    commonest call of all: an idle phone polls every few seconds). None: take the full path."""
+    if data.get("action") != "outgoing":
+        return None
+    try:
+        msync.parse_limit(data, MSYNC_POLL_LIMIT)
+    except ProtocolError:
+        return None  # refused on the full path, after the check-in, as always
+    checkin = services.idle_poll_check_in(token=token)
+    if checkin is None or data.get("device_id") != checkin.device.pk:
+        return None
+    return Answer({"messages": []}, detail="0 handed out", device_id=checkin.device.pk)
+
+
+def _msync_outgoing(checkin: CheckIn, data: dict[str, Any]) -> Answer:
+    limit = msync.parse_limit(data, MSYNC_POLL_LIMIT)
+    messages = claim(checkin, limit=limit, detail="handed to MSync (outgoing)")
+    return Answer(
+        {
+            "messages": [
+                {
+                    "id": m.pk,
+                    "to": m.to_number,
+                    "message": m.body,
+                    "uuid": str(m.uuid),
+                    "sim_slot": m.sim_slot,
+                }
+                for m in messages
+            ]
+        },
+        detail=f"{len(messages)} handed out",
+    )
+
+
+def _msync_status(checkin: CheckIn, data: dict[str, Any]) -> Answer:
+    services.update_health(device=checkin.device, values=msync.parse_status(data))
+    return Answer({"success": True})
+
+
+def _msync_location(checkin: CheckIn, data: dict[str, Any]) -> Answer:
+    latitude, longitude, accuracy = msync.parse_location(data)
+    services.update_location(
+        device=checkin.device, latitude=latitude, longitude=longitude, accuracy=accuracy
+    )
+    return Answer({"success": True})
+
+
+def _msync_delivery(checkin: CheckIn, data: dict[str, Any]) -> Answer:
+    reports = msync.parse_delivery(data)
+    messages = {m.uuid: m for m in Message.objects.filter(uuid__in=[r.uuid for r in reports])}
+    if any(m.device_id != checkin.device.pk for m in messages.values()):
+        return _msync_error(403, "permission_denied", "A report names a message of another device.")
+    updated = 0
+    for report in reports:
+        message = messages.get(report.uuid)
+        if message is None:
+            continue
+        updated += record_status(
+            message_id=message.pk,
+            status=report.status,
+            detail=f"MSync report{': ' + report.error if report.error else ''}",
+            reason=report.error if report.status == Status.FAILED else "",
+            at=report.at,
+        )
+    return Answer({"success": True, "updated": updated}, detail=f"{updated} updated")
+
+
+_MSYNC_ACTIONS: dict[str, Callable[[CheckIn, dict[str, Any]], Answer]] = {
+    "incoming": _msync_incoming,
+    "outgoing": _msync_outgoing,
+    "status": _msync_status,
+    "location": _msync_location,
+    "delivery": _msync_delivery,
+}
+
+
+def _bearer(request: HttpRequest) -> str:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else ""
+
+
+def _msync_answer(request: HttpRequest, body: bytes, entry: InboundRequest) -> Answer:
+    data = msync.parse_body(body)
+    token = _bearer(request)
+    if not token:
+        return _msync_error(401, "not_authenticated", "Send the device token as a Bearer token.")
+    idle = _msync_idle_poll(token, data)
+    if idle is not None:
+        return idle
+    with transaction.atomic():
+        answer = _msync_checked_in(token, data)
+        # The outcome commits with the work (nothing is written here when the action failed
+        # and the transaction is rolling back; _respond records it after).
+        _record(entry, answer)
+    return answer
+
+
+def _msync_checked_in(token: str, data: dict[str, Any]) -> Answer:
+    """Inside the request's transaction: the device's check-in, then the action. Only a poll
+    for outgoing messages claims, so only it keeps the device row locked."""
+    checkin = services.check_in_by_token(token, lock=data.get("action") == "outgoing")
+    if checkin is None:
+        return _msync_error(401, "not_authenticated", "The device token is not valid.")
+    device_id = checkin.device.pk
+    if data.get("device_id") != device_id:
+        return _msync_error(
+            403,
+            "permission_denied",
+            "`device_id` must be the id of the device this token belongs to.",
+            device_id,
+        )
+    action = _MSYNC_ACTIONS.get(data.get("action") or "")
+    if action is None:
+        return _msync_error(
+            400,
+            "unknown_action",
+            "`action` must be one of " + ", ".join(msync.ACTIONS) + ".",
+            device_id,
+        )
+    try:
+        with transaction.atomic(savepoint=False):
+            answer = action(checkin, data)
+    except ProtocolError as exc:
+        return _msync_error(400, "invalid", exc.message, device_id)
+    answer.device_id = device_id
+    return answer
+
+
+def answer_msync(request: HttpRequest) -> JsonResponse:
+    entry, body, too_large = rawlog.log_request(request, source="msync")
+    if request.method != "POST":
+        answer = _msync_error(405, "method_not_allowed", "MSync takes POST requests only.")
+    elif too_large:
+        answer = _msync_error(
+            413, "body_too_large", f"The body is larger than {rawlog.max_body_bytes()} bytes."
+        )
+    else:
+        try:
+            answer = _msync_answer(request, body, entry)
+        except ProtocolError as exc:
+            answer = _msync_error(400, "invalid", exc.message)
+    response = _respond(entry, answer)
+    if answer.status == 405:
+        response["Allow"] = "POST"
+    return response

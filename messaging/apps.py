@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class MessagingConfig(AppConfig):
+    name = "messaging"
+
+    def ready(self) -> None:
+        from messaging import (
+            metrics,  # noqa: F401  (registers its /metrics collector)
+            provider_tasks,  # noqa: F401  (signal receivers, beat entries)
+            tasks,  # noqa: F401  (registers the beat entries)
+        )

@@ -1,0 +1,30 @@
+"""Cloud providers, one module each behind `Provider` (see base.py), found by name here."""
+
+from __future__ import annotations
+
+from messaging.providers.base import Provider
+
+
+def _registry() -> dict[str, Provider]:
+    from messaging.providers.africastalking import AfricasTalking
+    from messaging.providers.agiletelecom import AgileTelecom
+    from messaging.providers.twilio import Twilio
+    from messaging.providers.vonage import Vonage
+
+    return {p.name: p for p in (Twilio(), Vonage(), AfricasTalking(), AgileTelecom())}
+
+
+_PROVIDERS: dict[str, Provider] = {}
+
+
+def get_provider(name: str) -> Provider:
+    """The module for a provider name (`ProviderApp.provider`); KeyError for an unknown one."""
+    if not _PROVIDERS:
+        _PROVIDERS.update(_registry())
+    return _PROVIDERS[name]
+
+
+def provider_names() -> list[str]:
+    if not _PROVIDERS:
+        _PROVIDERS.update(_registry())
+    return list(_PROVIDERS)

@@ -1,0 +1,238 @@
+"""Shapes of the messaging API (CONTRACT §2–3). Serializers validate; they never send."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from messaging.models import Conversation, Message, MessageEvent, Status
+from messaging.services import MAX_BODY_CHARS, MAX_BULK_RECIPIENTS
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "example": "+15551234567"},
+            {"type": "array", "items": {"type": "string"}, "maxItems": MAX_BULK_RECIPIENTS},
+        ]
+    }
+)
+class RecipientsField(serializers.Field):
+    """`to` is one number, or a list of up to 1000 for a bulk send."""
+
+    default_error_messages = {
+        "invalid": "Give one phone number as a string, or a list of them.",
+        "too_many": f"At most {MAX_BULK_RECIPIENTS} recipients per request.",
+        "empty": "At least one recipient is required.",
+    }
+
+    def to_internal_value(self, data: Any) -> str | list[str]:
+        if isinstance(data, str):
+            if "\x00" in data:
+                self.fail("invalid")
+            return data
+        if isinstance(data, list):
+            if not data:
+                self.fail("empty")
+            if len(data) > MAX_BULK_RECIPIENTS:
+                self.fail("too_many")
+            if not all(isinstance(item, str) and "\x00" not in item for item in data):
+                self.fail("invalid")
+            return data
+        self.fail("invalid")
+        raise AssertionError  # unreachable: fail() raises
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class StrictCharField(serializers.CharField):
+    """A string, and only a string: DRF would turn `5` or `true` into "5"/"True"."""
+
+    default_error_messages = {"not_a_string": "Must be a string."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
+
+
+MAX_METADATA_BYTES = 8 * 1024
+MAX_METADATA_DEPTH = 10
+
+
+def _check_json_value(value: Any, depth: int = 0) -> None:
+    if depth > MAX_METADATA_DEPTH:
+        raise serializers.ValidationError(f"Nest at most {MAX_METADATA_DEPTH} levels deep.")
+    if isinstance(value, str):
+        # PostgreSQL's jsonb cannot hold U+0000; storing it would be a server error.
+        if "\x00" in value:
+            raise serializers.ValidationError("Strings may not contain NUL characters.")
+    elif isinstance(value, float) and not math.isfinite(value):
+        # 1e400 parses as infinity, which JSON (and jsonb) cannot represent.
+        raise serializers.ValidationError("Numbers must be finite.")
+    elif isinstance(value, dict):
+        for key, inner in value.items():
+            _check_json_value(key, depth + 1)
+            _check_json_value(inner, depth + 1)
+    elif isinstance(value, list):
+        for inner in value:
+            _check_json_value(inner, depth + 1)
+
+
+class MetadataField(serializers.DictField):
+    """The integrator's own JSON object, stored and returned as given (at most 8 KB)."""
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        value = super().to_internal_value(data)
+        _check_json_value(value)
+        if len(json.dumps(value, ensure_ascii=False).encode()) > MAX_METADATA_BYTES:
+            raise serializers.ValidationError(
+                f"metadata is larger than {MAX_METADATA_BYTES} bytes as JSON."
+            )
+        return value
+
+
+class SendSerializer(serializers.Serializer):
+    to = RecipientsField()
+    body = StrictCharField(max_length=MAX_BODY_CHARS, trim_whitespace=False)
+    device_id = StrictCharField(required=False, allow_null=True, max_length=40)
+    sim_slot = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=8)
+    app_id = StrictCharField(required=False, allow_null=True, max_length=40)
+    send_at = serializers.DateTimeField(required=False, allow_null=True)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    metadata = MetadataField(required=False, allow_null=True)
+
+
+class MessageEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = MessageEvent
+        fields = ["status", "at", "detail"]
+
+
+class BlankAsNullCharField(serializers.CharField):
+    """null rather than "" for a number not known yet (a message still in the shared queue)."""
+
+    def to_representation(self, value: Any) -> Any:
+        return str(value) if value else None
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    to = BlankAsNullCharField(source="to_number", allow_null=True)
+    # "from" is a Python keyword; get_fields() renames this one.
+    from_ = serializers.CharField(source="from_number")
+
+    class Meta:
+        model = Message
+        fields = [
+            "id",
+            "direction",
+            "status",
+            "reason",
+            "to",
+            "from_",
+            "body",
+            "device_id",
+            "app_id",
+            "sim_slot",
+            "segments",
+            "encoding",
+            "created_at",
+            "send_at",
+            "expires_at",
+            "received_at",
+            "sent_at",
+            "delivered_at",
+            "metadata",
+        ]
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # Renamed here rather than at output so the OpenAPI document says "from" too; it sits
+        # next to "to".
+        fields: dict[str, serializers.Field] = {}
+        for name, field in super().get_fields().items():
+            if name != "from_":
+                fields[name] = field
+            if name == "to":
+                fields["from"] = BlankAsNullCharField(source="from_number", allow_null=True)
+        return fields
+
+
+class MessageDetailSerializer(MessageSerializer):
+    events = MessageEventSerializer(many=True, read_only=True)
+
+    class Meta(MessageSerializer.Meta):
+        fields = [*MessageSerializer.Meta.fields, "events"]
+
+
+class LastMessageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Message
+        fields = ["id", "direction", "status", "body", "created_at"]
+
+
+class ConversationSerializer(serializers.ModelSerializer):
+    last_message = LastMessageSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Conversation
+        fields = [
+            "id",
+            "phone",
+            "last_message",
+            "unread",
+            "device_id",
+            "sim_slot",
+            "app_id",
+            "tags",
+            "updated_at",
+        ]
+
+
+class MessageFilterSerializer(serializers.Serializer):
+    direction = serializers.ChoiceField(choices=["inbound", "outbound"], required=False)
+    status = serializers.ChoiceField(choices=Status.values, required=False)
+    device_id = serializers.CharField(required=False)
+    phone = serializers.CharField(required=False, trim_whitespace=False, max_length=64)
+    # A bare date ("2026-11-01") means its midnight, UTC.
+    since = serializers.DateTimeField(required=False, input_formats=["iso-8601", "%Y-%m-%d"])
+    until = serializers.DateTimeField(required=False, input_formats=["iso-8601", "%Y-%m-%d"])
+
+
+class SimGateSendSerializer(serializers.Serializer):
+    """SimGate's `POST /v1/sms/send`: deviceId, phoneNumber|to, message|body."""
+
+    deviceId = serializers.CharField(required=False, allow_null=True)
+    phoneNumber = serializers.CharField(required=False)
+    to = serializers.CharField(required=False)
+    message = serializers.CharField(required=False, trim_whitespace=False)
+    body = serializers.CharField(required=False, trim_whitespace=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        to = attrs.get("phoneNumber") or attrs.get("to")
+        body = attrs.get("message") or attrs.get("body")
+        errors = {}
+        if not to:
+            errors["phoneNumber"] = ["phoneNumber (or to) is required."]
+        if not body:
+            errors["message"] = ["message (or body) is required."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return {"to": to, "body": body, "device_id": attrs.get("deviceId")}
+
+
+class MySMSGateSendSerializer(serializers.Serializer):
+    """MySMSGate's `POST /api/v1/send`: to, message, device_id, sim_slot."""
+
+    to = serializers.CharField()
+    message = serializers.CharField(trim_whitespace=False, max_length=MAX_BODY_CHARS)
+    device_id = serializers.CharField(required=False, allow_null=True)
+    sim_slot = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=8)
+
+
+def serialize_message(message: Message) -> dict[str, Any]:
+    return dict(MessageSerializer(message).data)

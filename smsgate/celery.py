@@ -1,0 +1,58 @@
+"""The Celery app: `celery -A smsgate worker` and `celery -A smsgate beat` load this.
+
+Work is not lost: tasks are acknowledged late and re-queued when their worker dies
+(settings: acks_late, reject_on_worker_lost, prefetch 1). The flip side is a poison message
+that kills every worker that picks it up; `GuardedTask` caps how often one task id may start.
+The database rows (outbox deliveries, queued messages) stay the truth either way, and beat
+sweeps re-enqueue what is due, so a dropped broker message only delays work.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import timedelta
+from typing import Any
+
+from celery import Celery, Task
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smsgate.settings")
+
+log = logging.getLogger(__name__)
+
+# A task id that has started this many times without finishing is dropped (and logged).
+MAX_STARTS_PER_TASK = 5
+_STARTS_TTL = 24 * 3600
+
+
+class GuardedTask(Task):  # type: ignore[misc]
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        task_id = getattr(self.request, "id", None)
+        if task_id and not getattr(self.request, "is_eager", False):
+            from django.core.cache import cache
+
+            key = f"celery:starts:{task_id}"
+            cache.add(key, 0, timeout=_STARTS_TTL)
+            try:
+                starts = cache.incr(key)
+            except ValueError:  # evicted between add and incr
+                starts = 1
+            if starts > MAX_STARTS_PER_TASK:
+                log.error(
+                    "dropping task %s[%s]: started %d times without finishing (poison message?)",
+                    self.name,
+                    task_id,
+                    starts - 1,
+                )
+                return None
+        return super().__call__(*args, **kwargs)
+
+
+app = Celery("smsgate", task_cls=GuardedTask)
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+def register_periodic_task(name: str, task: str, every: timedelta) -> None:
+    """Add a beat entry; django-celery-beat's DatabaseScheduler copies it into its tables."""
+    app.conf.beat_schedule[name] = {"task": task, "schedule": every}

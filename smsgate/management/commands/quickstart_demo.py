@@ -1,0 +1,54 @@
+"""Used by ./start: a demo admin login and an API key, made once and printed every start."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandParser
+
+from smsgate.services import create_api_key
+
+CREDENTIALS_FILE = settings.VAR_DIR / "quickstart-credentials.json"
+
+
+class Command(BaseCommand):
+    help = "Create the quick start's demo admin login and API key (once) and print them."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--port", default="8000")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        saved: dict[str, str] = {}
+        if CREDENTIALS_FILE.exists():
+            saved = json.loads(CREDENTIALS_FILE.read_text())
+        user_model = get_user_model()
+        if not user_model.objects.filter(username="admin").exists():
+            saved["password"] = secrets.token_urlsafe(12)
+            user_model.objects.create_superuser("admin", "admin@localhost", saved["password"])
+        if "api_key" not in saved:
+            saved["api_key"] = create_api_key(name="quick start", role="admin").plaintext
+        CREDENTIALS_FILE.write_text(json.dumps(saved))
+        CREDENTIALS_FILE.chmod(0o600)
+        base = f"http://127.0.0.1:{options['port']}"
+        password = saved.get("password", "(the one you set)")
+        self.stdout.write(
+            "\n".join(
+                [
+                    "",
+                    "smsgate is starting (web, worker and beat; Ctrl-C stops them all).",
+                    f"  Dashboard:  {base}/",
+                    f"  Login:      admin / {password}",
+                    f"  API key:    {saved['api_key']}",
+                    f"  API docs:   {base}/api/docs/",
+                    "  Try it:",
+                    f"    curl -H 'Authorization: Bearer {saved['api_key']}' "
+                    "-H 'Content-Type: application/json' "
+                    f'-d \'{{"to":"+15551234567","body":"hi"}}\' {base}/api/v1/messages',
+                    "",
+                ]
+            )
+        )

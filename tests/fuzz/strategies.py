@@ -1,0 +1,158 @@
+"""Hypothesis strategies for what phones and providers (or anyone) might send."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from hypothesis import strategies as st
+
+# Text that breaks things: NUL and other control characters, astral-plane characters,
+# right-to-left text, and lone percent signs.
+nasty_text = st.one_of(
+    st.text(max_size=40),
+    st.text(min_size=30, max_size=80),  # past the column sizes (32, 64)
+    st.sampled_from(
+        [
+            "",
+            "\x00",
+            "a\x00b",
+            "\ufeff",
+            "\U0001f600" * 3,
+            "مرحبا",
+            "%",
+            "%00",
+            "%ZZ",
+            "\r\n",
+            "<xml/>",
+            "null",
+            "true",
+            "-1",
+            "1e309",
+            "99999999999999999999999999",
+        ]
+    ),
+)
+
+# Values that look like what the field should hold, so parsing goes further than the first
+# check: phone numbers, epoch milliseconds, ISO dates, uuids, slots.
+plausible_text = st.one_of(
+    st.sampled_from(
+        [
+            "+254722000333",
+            "0722000333",
+            "+1555",
+            "35555",
+            "ACME",
+            "+",
+            "1744029005123",
+            "2026-01-02T03:04:05Z",
+            "20260102030405",
+            "0",
+            "1",
+            "2",
+        ]
+    ),
+    st.uuids().map(str),
+    st.integers().map(str),
+    st.from_regex(r"\+?[0-9]{1,20}", fullmatch=True),
+)
+
+field_text = st.one_of(nasty_text, plausible_text)
+
+json_leaf = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63),
+    st.integers(min_value=10**20, max_value=10**40),
+    st.floats(allow_nan=False, allow_infinity=False),
+    field_text,
+)
+
+json_value = st.recursive(
+    json_leaf,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.dictionaries(field_text, children, max_size=4),
+    ),
+    max_leaves=12,
+)
+
+methods = st.sampled_from(["GET", "POST", "POST", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+
+content_types = st.sampled_from(
+    [
+        "application/x-www-form-urlencoded",
+        "application/x-www-form-urlencoded; charset=latin-1",
+        "application/json",
+        "application/json; charset=utf-16",
+        "text/xml",
+        "text/plain",
+        "multipart/form-data",
+        "multipart/form-data; boundary=xyz",
+        "application/octet-stream",
+        "",
+    ]
+)
+
+
+def mostly(usual: st.SearchStrategy[Any], odd: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """`usual` four times in five, else `odd`: requests must mostly get past authentication and
+    routing for the parsers behind them to be fuzzed at all."""
+    return st.integers(0, 4).flatmap(lambda i: odd if i == 4 else usual)
+
+
+def form(fields: dict[str, Any]) -> bytes:
+    return urlencode({k: str(v) for k, v in fields.items()}).encode()
+
+
+def as_json(value: Any) -> bytes:
+    # `ensure_ascii=False` keeps lone characters such as NUL as raw bytes in the body.
+    return json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass")
+
+
+def xml_of(fields: dict[str, Any]) -> bytes:
+    inner = "".join(
+        f"<{quote(str(k)) or 'x'}>{v}</{quote(str(k)) or 'x'}>" for k, v in fields.items()
+    )
+    return f"<?xml version='1.0'?><request>{inner}</request>".encode("utf-8", "surrogatepass")
+
+
+raw_query = st.one_of(
+    st.just(""),
+    st.dictionaries(field_text, field_text, max_size=5).map(urlencode),
+    st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=60),
+    st.just("a=%ZZ&b=%FF%FE&c=%00"),
+    st.just("x=1&" * 1200),
+)
+
+
+@st.composite
+def body_for(draw: st.DrawFn, fields: dict[str, Any]) -> tuple[bytes, str]:
+    """The same fields in each encoding a client might pick, labelled with a content type
+    that may or may not match."""
+    encoded = draw(
+        st.sampled_from(["form", "json", "xml", "raw", "json_value"]),
+    )
+    if encoded == "form":
+        body = form(fields)
+    elif encoded == "json":
+        body = as_json(fields)
+    elif encoded == "xml":
+        body = xml_of(fields)
+    elif encoded == "json_value":
+        body = as_json(draw(json_value))
+    else:
+        body = draw(st.binary(max_size=200))
+    if draw(st.booleans()):
+        content_type = {
+            "form": "application/x-www-form-urlencoded",
+            "json": "application/json",
+            "json_value": "application/json",
+            "xml": "application/json",  # XML sent as JSON: a misconfigured client
+            "raw": "application/octet-stream",
+        }[encoded]
+    else:
+        content_type = draw(content_types)
+    return body, content_type

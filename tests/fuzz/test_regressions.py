@@ -1,0 +1,71 @@
+"""Inputs the fuzzers found that used to fail, kept as plain examples."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlencode
+
+import pytest
+from django.test import Client
+
+from messaging.models import Conversation, InboundRequest, Message, ProviderApp
+from tests.factories import PairedDevice, paired_device
+from tests.providers.conftest import receive_path
+
+pytestmark = pytest.mark.django_db
+
+LONG_SENDER = "ACME-" + "X" * 45  # phones may send up to 64 characters
+LONG_NUMBER = "1" * 80
+
+
+@pytest.fixture
+def vonage(db: None) -> ProviderApp:
+    from messaging.providers.services import create_provider_app
+
+    return create_provider_app(
+        provider="vonage",
+        name="Vonage unsigned",
+        credentials={"api_key": "a1b2c3d4", "api_secret": "vonage-api-secret"},
+        numbers=["+254709000111"],
+    )
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"msisdn": LONG_SENDER + "X" * 20, "text": "hi"},
+        {"msisdn": LONG_NUMBER, "text": "hi"},
+        {"msisdn": "+254722000333", "to": LONG_NUMBER, "text": "hi"},
+    ],
+    ids=["long-sender-id", "long-digits", "long-recipient"],
+)
+def test_a_sender_longer_than_any_real_one_is_stored_cut_to_fit(vonage, params):
+    # On PostgreSQL this was a 500: the conversation's 32-character phone column overflowed.
+    response = Client().post(
+        receive_path(vonage), urlencode(params), content_type="application/x-www-form-urlencoded"
+    )
+
+    assert response.status_code == 200
+    message = Message.objects.get()
+    assert len(message.from_number) <= 32 and len(message.to_number) <= 32
+    assert Conversation.objects.get().phone == message.from_number
+    assert bytes(InboundRequest.objects.get().body) == urlencode(params).encode()
+
+
+def test_a_long_sender_from_a_phone_is_stored_cut_to_fit(db):
+    paired: PairedDevice = paired_device(sims=1)
+    body = {
+        "action": "incoming",
+        "device_id": paired.device.pk,
+        "messages": [{"from": LONG_SENDER, "message": "hi", "timestamp": 1744029005123}],
+    }
+    response = Client().post(
+        "/api/sms/msync",
+        json.dumps(body),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {paired.token}",
+    )
+
+    assert response.status_code == 200
+    assert response.json()["received"] == 1
+    assert Message.objects.get().from_number == LONG_SENDER[:32]

@@ -1,0 +1,20 @@
+from django.apps import AppConfig
+
+
+class WebhooksConfig(AppConfig):
+    name = "webhooks"
+
+    def ready(self) -> None:
+        from devices.signals import device_health_changed
+        from messaging.signals import message_received, message_status_changed
+
+        # tasks and retention register their beat entries, metrics its /metrics collector.
+        from webhooks import metrics, receivers, retention, tasks  # noqa: F401
+
+        message_received.connect(receivers.on_message_received, dispatch_uid="webhooks.received")
+        message_status_changed.connect(
+            receivers.on_message_status_changed, dispatch_uid="webhooks.status"
+        )
+        device_health_changed.connect(
+            receivers.on_device_health_changed, dispatch_uid="webhooks.device_health"
+        )

@@ -1,0 +1,24 @@
+"""Signal receivers turning changes into outbox rows, inside the transaction of the change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from devices.models import Device
+from messaging.models import Message
+from webhooks.services import STATUS_EVENTS, record_device_event, record_message_event
+
+
+def on_message_received(sender: Any, message: Message, **_: Any) -> None:
+    # Sent once, for a message created in this very transaction.
+    record_message_event(message, "sms.received", new_message=True)
+
+
+def on_message_status_changed(sender: Any, message: Message, status: str, **_: Any) -> None:
+    event_type = STATUS_EVENTS.get(str(status))
+    if event_type is not None:
+        record_message_event(message, event_type)
+
+
+def on_device_health_changed(sender: Any, device: Device, online: bool, **_: Any) -> None:
+    record_device_event(device, bool(online))

@@ -1,0 +1,30 @@
+"""Celery tasks of the webhooks outbox; both take ids or nothing and are safe to run twice."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+
+from smsgate.celery import register_periodic_task
+from webhooks.delivery import attempt_delivery, requeue_lost_deliveries
+
+
+@shared_task(name="webhooks.deliver_webhook")
+def deliver_webhook(delivery_id: str) -> str:
+    """One attempt at a delivery, if it is due and no other worker holds it."""
+    return attempt_delivery(delivery_id=delivery_id)
+
+
+@shared_task(name="webhooks.requeue_due_deliveries")
+def requeue_due_deliveries() -> dict[str, int]:
+    """Re-publish deliveries that are due but whose broker message was lost."""
+    return {"requeued": requeue_lost_deliveries()}
+
+
+register_periodic_task(
+    "webhooks-requeue-due-deliveries",
+    "webhooks.requeue_due_deliveries",
+    timedelta(seconds=settings.SMSGATE_WEBHOOKS_SWEEP_INTERVAL),
+)
