@@ -562,8 +562,9 @@ def process_env(database_url: str, redis_url: str) -> dict[str, str]:
         # The sweep every 5 s, treating messages queued for 15 s as lost (defaults: 30 s, 60 s).
         SMSGATE_WEBHOOKS_SWEEP_INTERVAL="5",
         SMSGATE_WEBHOOKS_SWEEP_GRACE="15",
-        # Seconds instead of minutes to hours, so a receiver that was down is retried in time.
-        SMSGATE_WEBHOOKS_RETRY_SCHEDULE="1,2,4,8,8,8,8",
+        # Seconds instead of minutes to hours: an endpoint's 8 attempts (the default) span
+        # 90 s, at least 72 s with the jitter, longer than scenario (d)'s 60 s outage.
+        SMSGATE_WEBHOOKS_RETRY_SCHEDULE="2,4,8,16,20,20,20",
         SMSGATE_API_RATE_LIMIT="100000/min",
         LOG_LEVEL="INFO",
     )
