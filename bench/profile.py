@@ -62,7 +62,7 @@ def main() -> int:
     try:
         fx = bench.make_fixture(port, queued_polls=args.n if args.what == "poll" else 0)
         client = Client()
-        api = {"HTTP_X_API_KEY": fx.api_key}
+        api = {"X-API-Key": fx.api_key}
 
         def smssync(i: int) -> None:
             fields = {
@@ -104,7 +104,7 @@ def main() -> int:
 
         def send(i: int) -> None:
             body = {"to": bench.phone(i), "body": f"bench {i}", "device_id": fx.sender_device}
-            r = client.post("/api/v1/messages", body, content_type="application/json", **api)
+            r = client.post("/api/v1/messages", body, content_type="application/json", headers=api)
             assert r.status_code == 202, r.content
 
         def bulk(i: int) -> None:
@@ -113,7 +113,7 @@ def main() -> int:
                 "body": f"bench {i}",
                 "device_id": fx.sender_device,
             }
-            r = client.post("/api/v1/messages", body, content_type="application/json", **api)
+            r = client.post("/api/v1/messages", body, content_type="application/json", headers=api)
             assert r.status_code == 202, r.content
 
         def poll(i: int) -> None:

@@ -40,6 +40,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if sys.path and Path(sys.path[0]).resolve() == ROOT / "bench":
     sys.path[0] = str(ROOT)
 VENV = ROOT / ".venv"
+
+from bench.cpu import CpuMeter, Snapshot, pids_named  # noqa: E402
+
 OUT_DIR = ROOT / "var" / "bench"
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/smsgate_bench"
@@ -333,7 +336,7 @@ def make_fixture(receiver_port: int, queued_polls: int) -> Fixture:
     from smsgate.services import create_api_key
     from webhooks.services import create_endpoint
 
-    no_limits = {"per_minute": None, "per_hour": None, "per_day": None}
+    no_limits: dict[str, int | None] = {"per_minute": None, "per_hour": None, "per_day": None}
     key = create_api_key(name="bench")
     ingest = register_device(name="ingest", sims=[{"slot": 1}], limits=no_limits)
     batch = register_device(name="batch", limits=no_limits)
@@ -491,7 +494,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     procs = Processes()
     web_port, receiver_port = free_port(), free_port()
     try:
-        procs.start("receiver", [python, "-m", "bench.receiver", str(receiver_port)], env)
+        receiver = procs.start(
+            "receiver", [python, "-m", "bench.receiver", str(receiver_port)], env
+        )
         gunicorn = procs.start(
             "gunicorn",
             [
@@ -540,6 +545,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             fan_count,
             gunicorn.pid,
             celery.pid,
+            receiver.pid,
         )
     finally:
         procs.stop_all()
@@ -556,8 +562,23 @@ def measure(
     fan_count: int,
     gunicorn_pid: int,
     celery_pid: int,
+    receiver_pid: int,
 ) -> dict[str, Any]:
     c = args.concurrency
+    meter = CpuMeter(
+        {
+            "web": [gunicorn_pid],
+            "worker": [celery_pid],
+            "receiver": [receiver_pid],
+            "postgres": pids_named("postgres"),
+            "redis": pids_named("redis-server"),
+        }
+    )
+    cpu: dict[str, dict[str, float]] = {}
+
+    def costed(key: str, before: Snapshot, items: int) -> None:
+        cpu[key] = meter.per_item(before, meter.snapshot(), items)
+
     api = {"X-API-Key": fx.api_key, "Content-Type": "application/json"}
     form = {"Content-Type": "application/x-www-form-urlencoded"}
     results: dict[str, Any] = {}
@@ -573,7 +594,9 @@ def measure(
     step("plain JSON view")
     json_get: Callable[[int], Request] = lambda i: ("GET", "/bench/json", None, {})  # noqa: E731
     warm(json_get)
+    before = meter.snapshot()
     plain = hammer(port, json_get, concurrency=c, seconds=seconds)
+    costed("plain_json", before, plain.ok)
 
     def bare_make(i: int) -> Request:
         body = json.dumps({"from": phone(i), "message": f"bare {run_id} {i}"}).encode()
@@ -581,7 +604,9 @@ def measure(
 
     step("bare ingest view")
     warm(bare_make)
+    before = meter.snapshot()
     bare = hammer(port, bare_make, concurrency=c, seconds=seconds)
+    costed("bare_ingest", before, bare.ok)
 
     # SMSSync single-message ingest, full pipeline
     def smssync_make(i: int, text: str = "") -> Request:
@@ -602,8 +627,11 @@ def measure(
     step("SMSSync single-message ingest (20 rules, 2 webhooks)")
     warm(smssync_make)
     drain(120)
+    # The cost of a message includes its webhooks, delivered while the phase runs and after.
+    before = meter.snapshot()
     single = hammer(port, smssync_make, concurrency=c, seconds=seconds, check=smssync_ok)
     drain(300)
+    costed("smssync_single", before, single.ok)
 
     # MSync incoming, 100 per request
     token_hdr = {"Authorization": f"Bearer {fx.batch_token}", "Content-Type": "application/json"}
@@ -627,8 +655,10 @@ def measure(
         return b'"received": 100' in data
 
     step("MSync incoming, batches of 100")
+    before = meter.snapshot()
     batch = hammer(port, batch_make, concurrency=max(2, c // 2), seconds=seconds, check=batch_ok)
     drain(600)
+    costed("msync_batch_100", before, batch.ok * 100)
 
     # the send API
     def send_make(i: int) -> Request:
@@ -644,9 +674,13 @@ def measure(
         return ("POST", "/api/v1/messages", json.dumps(body).encode(), api)
 
     step("send API, single")
+    before = meter.snapshot()
     send_single = hammer(port, send_make, concurrency=c, seconds=seconds)
+    costed("send_single", before, send_single.ok)
     step("send API, bulk of 100")
+    before = meter.snapshot()
     send_bulk = hammer(port, bulk_make, concurrency=max(2, c // 2), seconds=seconds)
+    costed("send_bulk_100", before, send_bulk.ok * 100)
 
     # device polls
     def poll_make(device: str, token: str) -> Callable[[int], Request]:
@@ -655,6 +689,7 @@ def measure(
         return lambda i: ("POST", "/api/sms/msync", body, headers)
 
     step("device polls, empty queue")
+    before = meter.snapshot()
     poll_empty = hammer(
         port,
         poll_make(fx.empty_device, fx.empty_token),
@@ -662,7 +697,9 @@ def measure(
         seconds=seconds,
         check=lambda i, d: b'"messages": []' in d,
     )
+    costed("poll_empty", before, poll_empty.ok)
     step(f"device polls, 50 queued ({queued_polls} polls)")
+    before = meter.snapshot()
     poll_full = hammer(
         port,
         poll_make(fx.queued_device, fx.queued_token),
@@ -670,12 +707,14 @@ def measure(
         total=queued_polls,
         check=lambda i, d: d.count(b'"uuid"') == 50,
     )
+    costed("poll_50_queued", before, poll_full.ok)
 
     # inbound → webhook latency at a fixed rate
     rate = args.rate
     step(f"inbound → webhook at {rate:g} SMS/s for {latency_seconds:g} s")
     drain(120)
     before = receiver_stats(receiver_port)["latency"]
+    cpu_before = meter.snapshot()
     acknowledged, refused = paced(
         port,
         lambda i: smssync_make(i, f"lat|{i}|{time.time():.6f} bench"),
@@ -702,13 +741,18 @@ def measure(
         if lost == 0 or now > give_up or now - last_progress > 30:
             break
         time.sleep(0.5)
+    costed("webhook_latency", cpu_before, len(acknowledged))
 
     # fan-out against the Celery no-op baseline
     drain(args.grace)
     step(f"Celery no-op tasks ({fan_count})")
+    before = meter.snapshot()
     noop = celery_noop_rate(fan_count, args.redis_url)
+    costed("celery_noop", before, fan_count)
     step(f"webhook fan-out ({fan_count} events)")
+    before = meter.snapshot()
     fan, fan_missing = fan_out_rate(fan_count, fx.fan_endpoint, receiver_port)
+    costed("webhook_fanout", before, fan_count)
 
     web_pids = children(gunicorn_pid)
     celery_pids = [celery_pid, *children(celery_pid)]
@@ -793,6 +837,8 @@ def measure(
     )
     results["web_worker_rss"] = row(web_rss, "MB", None, None, 150.0, higher_is_better=False)
     results["celery_worker_rss"] = row(celery_rss, "MB", None, None, None)
+    for key, spent in cpu.items():
+        results[key]["cpu_ms"] = spent
     return {
         "results": results,
         "samples": {
@@ -838,6 +884,26 @@ def fmt_row(key: str, r: dict[str, Any]) -> str:
         target = f"{sign} {r['target']:g}{unit} {'ok' if r['met'] else 'MISSED'}"
     errors = f"  [{r['errors']} errors: {r['first_error']}]" if r.get("errors") else ""
     return f"{LABELS[key]:<34} {value:<52} {ratio:<26} {target}{errors}"
+
+
+CPU_GROUPS = ("web", "worker", "receiver", "postgres", "redis", "load generator")
+
+
+def print_cpu(results: dict[str, Any], cores: int) -> None:
+    """Where each figure's CPU went, per item, and the rate that CPU alone allows on this
+    machine's cores: a figure near its bound is limited by the work per item, not by waiting."""
+    print()
+    print(f"CPU per item (ms), all processes on the same {cores} cores")
+    header = "".join(f"{g:>10}" for g in (*CPU_GROUPS, "total"))
+    print(f"{'':<34}{header}   bound    measured")
+    for key, r in results.items():
+        spent = r.get("cpu_ms")
+        if not spent:
+            continue
+        cells = "".join(f"{spent.get(g, 0.0):>10.2f}" for g in (*CPU_GROUPS, "total"))
+        bound = cores * 1000 / spent["total"] if spent["total"] else float("inf")
+        measured = r["value"] if key != "webhook_latency" else r["sent"] / r["seconds"]
+        print(f"{LABELS[key]:<34}{cells} {bound:>7,.0f}/s {measured:>7,.0f}/s")
 
 
 def chart(samples: dict[str, list[float]], path: Path) -> None:
@@ -922,6 +988,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     for key, r in report["results"].items():
         print(fmt_row(key, r))
+    print_cpu(report["results"], report["machine"]["cpus"] or 1)
 
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     for name in (f"bench-{stamp}.json", "latest.json"):
