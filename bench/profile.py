@@ -24,6 +24,7 @@ if sys.path and Path(sys.path[0]).resolve() == ROOT / "bench":
     sys.path[0] = str(ROOT)
 
 from bench import run as bench  # noqa: E402
+from bench.cpu import CpuMeter, pids_named  # noqa: E402
 
 
 def main() -> int:
@@ -153,13 +154,23 @@ def main() -> int:
         print(f"{args.what}: {len(queries)} SQL queries for one request")
         for q in queries.captured_queries:
             print("   ", q["sql"][:160])
+        groups = {"postgres": pids_named("postgres"), "redis": pids_named("redis-server")}
+        if receiver is not None:
+            groups["receiver"] = [receiver.pid]
+        meter = CpuMeter(groups)
         profiler = Profiler(interval=0.0005)
+        before = meter.snapshot()
         start = time.perf_counter()
         with profiler:
             for i in range(args.n):
                 action(i)
         elapsed = time.perf_counter() - start
+        spent = meter.per_item(before, meter.snapshot(), args.n)
         print(f"{args.n} in {elapsed:.2f}s: {args.n / elapsed:.1f}/s in one process")
+        print(
+            "CPU per request (ms; this process includes the profiler's overhead): "
+            + ", ".join(f"{k} {v:.2f}" for k, v in spent.items())
+        )
         print(profiler.output_text(unicode=True, color=False, show_all=False))
     finally:
         if receiver is not None:

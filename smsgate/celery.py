@@ -14,7 +14,7 @@ import os
 from datetime import timedelta
 from typing import Any
 
-from celery import Celery, Task
+from celery import Celery, Task, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smsgate.settings")
 
@@ -51,6 +51,21 @@ class GuardedTask(Task):  # type: ignore[misc]
 app = Celery("smsgate", task_cls=GuardedTask)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def _close_old_connections(task: Task | None = None, **kwargs: Any) -> None:
+    """A task is a request as far as the database is concerned: its connection is kept for
+    CONN_MAX_AGE, health-checked before reuse, and dropped once it errored (after a database
+    restart, say), as Django does around each HTTP request. (CELERY_DB_REUSE_MAX keeps
+    Celery's own fixup from closing it outright.) Not around a task run eagerly, inside the
+    caller's transaction."""
+    from django.db import close_old_connections
+
+    if task is not None and getattr(task.request, "is_eager", False):
+        return
+    close_old_connections()
 
 
 def register_periodic_task(name: str, task: str, every: timedelta) -> None:
