@@ -51,21 +51,28 @@ def pids_named(name: str) -> list[int]:
     return roots
 
 
-def _tree_seconds(roots: list[int]) -> float:
+def _process_table() -> dict[int, tuple[int, float]]:
+    """Every process now: its parent and its CPU seconds."""
     table: dict[int, tuple[int, float]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             stat = _stat(int(entry))
             if stat is not None:
                 table[int(entry)] = stat
-    members = {r for r in roots if r in table}
-    grew = True
-    while grew:
-        grew = False
-        for pid, (ppid, _) in table.items():
-            if ppid in members and pid not in members:
-                members.add(pid)
-                grew = True
+    return table
+
+
+def _tree_seconds(table: dict[int, tuple[int, float]], roots: list[int]) -> float:
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    members: set[int] = set()
+    pending = [r for r in roots if r in table]
+    while pending:
+        pid = pending.pop()
+        if pid not in members:
+            members.add(pid)
+            pending.extend(children.get(pid, []))
     return sum(table[p][1] for p in members)
 
 
@@ -81,7 +88,8 @@ class CpuMeter:
         self.groups = groups
 
     def snapshot(self) -> Snapshot:
-        seconds = {name: _tree_seconds(roots) for name, roots in self.groups.items()}
+        table = _process_table()
+        seconds = {name: _tree_seconds(table, roots) for name, roots in self.groups.items()}
         own = os.times()
         seconds["load generator"] = own.user + own.system
         return Snapshot(seconds)

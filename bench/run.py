@@ -560,6 +560,32 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         procs.stop_all()
 
 
+def row(
+    value: float,
+    unit: str,
+    baseline: str | None,
+    base: float | None,
+    target: float | None,
+    higher_is_better: bool = True,
+    **extra: Any,
+) -> dict[str, Any]:
+    """One figure: its value, its ratio to its baseline and whether it met its target."""
+    ratio = value / base if base else None
+    met = None
+    if target is not None:
+        measured = ratio if ratio is not None else value
+        met = measured >= target if higher_is_better else measured <= target
+    return {
+        "value": value,
+        "unit": unit,
+        "baseline": baseline,
+        "ratio": ratio,
+        "target": target,
+        "met": met,
+        **extra,
+    }
+
+
 def measure(
     args: argparse.Namespace,
     fx: Fixture,
@@ -720,7 +746,7 @@ def measure(
 
     # inbound → webhook latency at fixed rates: the one the issue names, then one this machine
     # can sustain, so the pipeline's own latency shows apart from a growing backlog.
-    def latency_run(key: str, rate: float, offset: int) -> dict[str, Any]:
+    def latency_run(key: str, rate: float, offset: int) -> tuple[list[float], dict[str, Any]]:
         step(f"inbound → webhook at {rate:g} SMS/s for {latency_seconds:g} s")
         drain(120)
         before = receiver_stats(receiver_port)["latency"]
@@ -756,31 +782,30 @@ def measure(
             time.sleep(0.5)
         costed(key, cpu_before, len(wanted))
         p99 = percentile(latencies, 99)
-        return {
-            "latencies": latencies,
-            "row": dict(
-                value=p99,
-                unit="s (p99)",
-                baseline=None,
-                base=None,
-                target=1.0,
-                higher_is_better=False,
-                rate=rate,
-                seconds=latency_seconds,
-                sent=len(wanted),
-                # What the server actually took in: below `rate` when it could not keep up.
-                accepted_rate=len(wanted) / sending,
-                refused=refused,
-                deliveries_expected=len(wanted) * 2,
-                lost=lost,
-                p50_ms=percentile(latencies, 50) * 1000,
-                p95_ms=percentile(latencies, 95) * 1000,
-                p99_ms=p99 * 1000,
-            ),
-        }
+        return latencies, row(
+            p99,
+            "s (p99)",
+            None,
+            None,
+            1.0,
+            higher_is_better=False,
+            rate=rate,
+            seconds=latency_seconds,
+            sent=len(wanted),
+            # What the server actually took in: below `rate` when it could not keep up.
+            accepted_rate=len(wanted) / sending,
+            refused=refused,
+            deliveries_expected=len(wanted) * 2,
+            lost=lost,
+            p50_ms=percentile(latencies, 50) * 1000,
+            p95_ms=percentile(latencies, 95) * 1000,
+            p99_ms=p99 * 1000,
+        )
 
-    at_rate = latency_run("webhook_latency", args.rate, 0)
-    sustained = latency_run("webhook_latency_sustained", args.sustained_rate, 10_000_000)
+    at_rate, at_rate_row = latency_run("webhook_latency", args.rate, 0)
+    sustained, sustained_row = latency_run(
+        "webhook_latency_sustained", args.sustained_rate, 10_000_000
+    )
 
     # fan-out against the Celery no-op baseline
     drain(args.grace)
@@ -797,30 +822,6 @@ def measure(
     celery_pids = [celery_pid, *children(celery_pid)]
     web_rss = max((peak_rss_mb(p) for p in web_pids), default=0.0)
     celery_rss = max((peak_rss_mb(p) for p in celery_pids), default=0.0)
-
-    def row(
-        value: float,
-        unit: str,
-        baseline: str | None,
-        base: float | None,
-        target: float | None,
-        higher_is_better: bool = True,
-        **extra: Any,
-    ) -> dict[str, Any]:
-        ratio = value / base if base else None
-        met = None
-        if target is not None:
-            measured = ratio if ratio is not None else value
-            met = measured >= target if higher_is_better else measured <= target
-        return {
-            "value": value,
-            "unit": unit,
-            "baseline": baseline,
-            "ratio": ratio,
-            "target": target,
-            "met": met,
-            **extra,
-        }
 
     def errs(load: Load) -> dict[str, Any]:
         return {"errors": load.errors, "first_error": load.first_error, "requests": load.ok}
@@ -852,16 +853,8 @@ def measure(
     results["poll_50_queued"] = row(
         poll_full.rate, "req/s", "plain_json", plain.rate, 0.5, **errs(poll_full)
     )
-    for key, run in (("webhook_latency", at_rate), ("webhook_latency_sustained", sustained)):
-        spec = dict(run["row"])
-        results[key] = row(
-            spec.pop("value"),
-            spec.pop("unit"),
-            spec.pop("baseline"),
-            spec.pop("base"),
-            spec.pop("target"),
-            **spec,
-        )
+    results["webhook_latency"] = at_rate_row
+    results["webhook_latency_sustained"] = sustained_row
     results["celery_noop"] = row(noop, "tasks/s", None, None, None, tasks=fan_count)
     results["webhook_fanout"] = row(
         fan, "deliveries/s", "celery_noop", noop, 1.0, events=fan_count, missing=fan_missing
@@ -874,8 +867,8 @@ def measure(
         "results": results,
         "samples": {
             "smssync_single_latency_s": single.latencies,
-            "webhook_latency_s": at_rate["latencies"],
-            "webhook_latency_sustained_s": sustained["latencies"],
+            "webhook_latency_s": at_rate,
+            "webhook_latency_sustained_s": sustained,
         },
     }
 
