@@ -921,7 +921,9 @@ def print_cpu(results: dict[str, Any], cores: int) -> None:
     machine's cores: a figure near its bound is limited by the work per item, not by waiting."""
     print()
     print(f"CPU per item (ms), all processes on the same {cores} cores")
-    header = "".join(f"{g:>10}" for g in (*CPU_GROUPS, "total"))
+    header = "".join(
+        f"{g.replace('load generator', 'load gen'):>10}" for g in (*CPU_GROUPS, "total")
+    )
     print(f"{'':<34}{header}   bound    measured")
     for key, r in results.items():
         spent = r.get("cpu_ms")
