@@ -51,6 +51,11 @@ def pids_named(name: str) -> list[int]:
     return roots
 
 
+def server_groups() -> dict[str, list[int]]:
+    """The local PostgreSQL and Redis servers, which every bench phase makes work."""
+    return {"postgres": pids_named("postgres"), "redis": pids_named("redis-server")}
+
+
 def _process_table() -> dict[int, tuple[int, float]]:
     """Every process now: its parent and its CPU seconds."""
     table: dict[int, tuple[int, float]] = {}

@@ -24,7 +24,7 @@ if sys.path and Path(sys.path[0]).resolve() == ROOT / "bench":
     sys.path[0] = str(ROOT)
 
 from bench import run as bench  # noqa: E402
-from bench.cpu import CpuMeter, pids_named  # noqa: E402
+from bench.cpu import CpuMeter, server_groups  # noqa: E402
 
 
 def main() -> int:
@@ -154,7 +154,7 @@ def main() -> int:
         print(f"{args.what}: {len(queries)} SQL queries for one request")
         for q in queries.captured_queries:
             print("   ", q["sql"][:160])
-        groups = {"postgres": pids_named("postgres"), "redis": pids_named("redis-server")}
+        groups = server_groups()
         if receiver is not None:
             groups["receiver"] = [receiver.pid]
         meter = CpuMeter(groups)

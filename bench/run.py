@@ -41,7 +41,7 @@ if sys.path and Path(sys.path[0]).resolve() == ROOT / "bench":
     sys.path[0] = str(ROOT)
 VENV = ROOT / ".venv"
 
-from bench.cpu import CpuMeter, Snapshot, pids_named  # noqa: E402
+from bench.cpu import CpuMeter, Snapshot, server_groups  # noqa: E402
 
 OUT_DIR = ROOT / "var" / "bench"
 
@@ -605,8 +605,7 @@ def measure(
             "web": [gunicorn_pid],
             "worker": [celery_pid],
             "receiver": [receiver_pid],
-            "postgres": pids_named("postgres"),
-            "redis": pids_named("redis-server"),
+            **server_groups(),
         }
     )
     cpu: dict[str, dict[str, float]] = {}
