@@ -11,6 +11,7 @@ from dashboard import queries
 from dashboard.access import admin_required
 from dashboard.views.common import paginate, query_without_page, render_page
 from messaging.models import InboundRequest
+from smsgate import jsonbody
 
 # Shown in the page; the rest of a large body is summarised rather than sent to the browser.
 MAX_SHOWN_BODY = 64 * 1024
@@ -39,7 +40,7 @@ def decoded_body(raw: bytes | memoryview) -> tuple[str, bool]:
     cut = len(data) > MAX_SHOWN_BODY
     text = data[:MAX_SHOWN_BODY].decode("utf-8", errors="replace").replace("\x00", "\\0")
     try:
-        text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        text = json.dumps(jsonbody.loads(text), indent=2, ensure_ascii=False)
     except ValueError:
         pass
     return text, cut

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import uuid as uuidlib
 from dataclasses import dataclass
@@ -10,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from devices.protocols import ProtocolError, parse_time
+from smsgate import jsonbody
 
 ACTIONS = ("incoming", "outgoing", "status", "location", "delivery")
 MAX_BATCH = 500
@@ -21,7 +21,9 @@ def parse_body(body: bytes) -> dict[str, Any]:
     if not body.strip():
         raise ProtocolError("The body is empty; send a JSON object with an `action`.")
     try:
-        data = json.loads(body.decode("utf-8"))
+        data = jsonbody.loads(body.decode("utf-8"))
+    except jsonbody.TooDeep as exc:
+        raise ProtocolError(str(exc)) from None
     except (UnicodeDecodeError, ValueError):
         raise ProtocolError("The body is not valid UTF-8 JSON.") from None
     if not isinstance(data, dict):

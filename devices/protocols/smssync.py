@@ -8,13 +8,13 @@ test's parameters to later GET URLs with a second `?`, which ends up inside the 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 from xml.etree import ElementTree
 
 from devices.protocols import ProtocolError, parse_epoch
+from smsgate import jsonbody
 
 FIELDS = ("secret", "from", "message", "sent_timestamp", "sent_to", "message_id", "device_id")
 
@@ -51,9 +51,11 @@ def _flat_fields(body: bytes) -> dict[str, Any]:
     text = _text(body).strip()
     if not text:
         return {}
-    if text.startswith("{"):
+    if text.startswith(("{", "[")):
         try:
-            data = json.loads(text)
+            data = jsonbody.loads(text)
+        except jsonbody.TooDeep as exc:
+            raise ProtocolError(str(exc)) from None
         except ValueError:
             raise ProtocolError("The body is not valid JSON.") from None
         if not isinstance(data, dict):
@@ -116,7 +118,9 @@ def _json_object(body: bytes) -> dict[str, Any]:
     if not text:
         return {}
     try:
-        data = json.loads(text)
+        data = jsonbody.loads(text)
+    except jsonbody.TooDeep as exc:
+        raise ProtocolError(str(exc)) from None
     except ValueError:
         raise ProtocolError("The body is not valid JSON.") from None
     if not isinstance(data, dict):

@@ -8,7 +8,6 @@ and `messaging.providers.services`.
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.urls import reverse
 
 from messaging.models import InboundRequest, Message, ProviderApp
-from smsgate import http
+from smsgate import http, jsonbody
 from smsgate.errors import DomainError, error_response
 from smsgate.phones import normalize_sender
 
@@ -104,7 +103,9 @@ def _read_params(request: HttpRequest, body: bytes) -> dict[str, str]:
 
 def _json_params(body: bytes) -> dict[str, str]:
     try:
-        parsed = json.loads(body.decode("utf-8"))
+        parsed = jsonbody.loads(body.decode("utf-8"))
+    except jsonbody.TooDeep as exc:
+        raise Rejected(400, "invalid_json", str(exc)) from None
     except (UnicodeDecodeError, ValueError):
         raise Rejected(400, "invalid_json", "The body is not valid JSON.") from None
     if not isinstance(parsed, dict):
@@ -255,7 +256,7 @@ def error_for_status(response: requests.Response, reason: str) -> SendError:
 
 def response_json(response: requests.Response) -> dict[str, Any]:
     try:
-        parsed = response.json()
+        parsed = jsonbody.loads(response.content)
     except ValueError:
         return {}
     return parsed if isinstance(parsed, dict) else {}

@@ -124,6 +124,14 @@ def test_json_bodies_are_pretty_printed(admin_web: Client) -> None:
     assert "&quot;action&quot;: &quot;incoming&quot;,\n" in html
 
 
+def test_a_deeply_nested_json_body_is_shown_as_sent(admin_web: Client) -> None:
+    deep = b"[" * 5000 + b"]" * 5000
+    entry = _log(body=deep)
+    response = admin_web.get(f"/logs/{entry.pk}/")
+    assert response.status_code == 200
+    assert "[" * 100 in response.content.decode()
+
+
 def test_an_unknown_log_entry_is_a_404(admin_web: Client) -> None:
     assert admin_web.get("/logs/req_nothere/").status_code == 404
 

@@ -79,6 +79,26 @@ json_value = st.recursive(
     max_leaves=12,
 )
 
+# `json_value` nests at most a dozen levels (its leaf budget), and it is built as a Python
+# value that `json.dumps` itself could not serialise a few thousand levels deep; but Python's
+# JSON parser recurses once per level and fails near a thousand. So deep nesting is written as
+# text: runs of openers, closed or cut short, bare or inside an object that looks like a
+# request (so form-or-JSON sniffers such as SMSSync's take the JSON path).
+_OPENERS = {"[": "]", '{"a":': "}", "[1,": "]", '{"messages":': "}"}
+
+
+@st.composite
+def deep_json(draw: st.DrawFn) -> bytes:
+    depth = draw(st.sampled_from([33, 999, 1000, 5000, 100_000]) | st.integers(30, 20_000))
+    opener = draw(st.sampled_from(sorted(_OPENERS)))
+    closer = _OPENERS[opener] if draw(st.integers(0, 3)) else ""  # mostly well formed
+    text = opener * depth + "0" + closer * depth
+    if draw(st.booleans()):
+        text = '{"action": "incoming", "from": "+254722000333", "message": "hi", "x": ' + text
+        text += "}"
+    return text.encode()
+
+
 methods = st.sampled_from(["GET", "POST", "POST", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
 
 content_types = st.sampled_from(
@@ -133,7 +153,7 @@ def body_for(draw: st.DrawFn, fields: dict[str, Any]) -> tuple[bytes, str]:
     """The same fields in each encoding a client might pick, labelled with a content type
     that may or may not match."""
     encoded = draw(
-        st.sampled_from(["form", "json", "xml", "raw", "json_value"]),
+        st.sampled_from(["form", "json", "xml", "raw", "json_value", "deep_json"]),
     )
     if encoded == "form":
         body = form(fields)
@@ -143,6 +163,8 @@ def body_for(draw: st.DrawFn, fields: dict[str, Any]) -> tuple[bytes, str]:
         body = xml_of(fields)
     elif encoded == "json_value":
         body = as_json(draw(json_value))
+    elif encoded == "deep_json":
+        body = draw(deep_json())
     else:
         body = draw(st.binary(max_size=200))
     if draw(st.booleans()):
@@ -150,6 +172,7 @@ def body_for(draw: st.DrawFn, fields: dict[str, Any]) -> tuple[bytes, str]:
             "form": "application/x-www-form-urlencoded",
             "json": "application/json",
             "json_value": "application/json",
+            "deep_json": "application/json",
             "xml": "application/json",  # XML sent as JSON: a misconfigured client
             "raw": "application/octet-stream",
         }[encoded]

@@ -15,6 +15,9 @@ import schemathesis
 from django.core.cache import cache
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, transaction
+from django.test import Client
+from hypothesis import given
+from hypothesis import strategies as st
 from hypothesis.stateful import run_state_machine_as_test
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -28,6 +31,7 @@ from schemathesis.specs.openapi.checks import (
 
 from smsgate.wsgi import application
 from tests.fuzz.conftest import budget
+from tests.fuzz.strategies import deep_json
 
 pytestmark = pytest.mark.django_db
 
@@ -92,6 +96,35 @@ def test_linked_operations_answer_as_documented(admin_key: str) -> None:
             )
 
     run_state_machine_as_test(Workflow, settings=budget(20, stateful_step_count=10))
+
+
+# Schemathesis builds bodies from the documented schema, objects of typed fields a level or two
+# deep, so it never sends the thousands of levels that exhaust Python's JSON parser.
+_DOCUMENT = schema.raw_schema
+JSON_BODY_OPERATIONS = sorted(
+    (method.upper(), path)
+    for path, item in _DOCUMENT["paths"].items()
+    for method, operation in item.items()
+    if "application/json" in (operation.get("requestBody") or {}).get("content", {})
+)
+
+
+@given(operation=st.sampled_from(JSON_BODY_OPERATIONS), body=deep_json())
+@budget(40)
+def test_every_operation_refuses_deeply_nested_json(
+    operation: tuple[str, str], body: bytes, admin_key: str
+) -> None:
+    method, path = operation
+    response = Client().generic(
+        method,
+        re.sub(r"\{[^}]+\}", "x", path),
+        data=body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {admin_key}",
+    )
+    assert 400 <= response.status_code < 500, (operation, response.content[:200])
+    payload = response.json()
+    assert payload.get("error") or payload.get("success") is False, payload
 
 
 def test_the_document_names_every_enum_and_the_error_envelope(anon_client: Any) -> None:

@@ -18,6 +18,7 @@ from tests.fuzz.strategies import (
     as_json,
     body_for,
     content_types,
+    deep_json,
     field_text,
     json_leaf,
     json_value,
@@ -235,8 +236,11 @@ def msync_bodies(draw: st.DrawFn, paired: PairedDevice) -> Any:
 @budget(120)
 def test_msync_never_fails_and_logs_every_request(phone: PairedDevice, raw_log: RawLog, data):
     body = as_json(data.draw(msync_bodies(phone)))
-    if data.draw(st.integers(0, 9)) == 9:
+    odd = data.draw(st.integers(0, 9))
+    if odd == 9:
         body = data.draw(st.binary(max_size=100))
+    elif odd == 8:
+        body = data.draw(deep_json())
     token = data.draw(mostly(st.just(phone.token), st.sampled_from(["", "wrong"])))
     headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
     method = data.draw(mostly(st.just("POST"), methods))

@@ -16,7 +16,15 @@ from hypothesis import strategies as st
 from messaging.models import ProviderApp
 from messaging.providers.vonage import compute_signature
 from tests.fuzz.conftest import RawLog, budget
-from tests.fuzz.strategies import body_for, field_text, json_value, methods, mostly, raw_query
+from tests.fuzz.strategies import (
+    body_for,
+    deep_json,
+    field_text,
+    json_value,
+    methods,
+    mostly,
+    raw_query,
+)
 from tests.providers.conftest import (
     AT_TOKEN,
     VONAGE_SECRET,
@@ -146,7 +154,9 @@ def test_provider_receive_never_fails_and_logs_every_request(
     method = data.draw(mostly(st.sampled_from(usual), methods))
     params = data.draw(provider_params(app.provider))
     encodings = ["form"] if app.provider in FORM_ONLY or method != "GET" else ["query"]
-    encoding = data.draw(mostly(st.sampled_from(encodings), st.sampled_from(["json", "other"])))
+    encoding = data.draw(
+        mostly(st.sampled_from(encodings), st.sampled_from(["json", "other", "deep"]))
+    )
     signed = data.draw(mostly(st.just(True), st.just(False)))
     query = _signed(app, params) if signed else {}
     body = b""
@@ -157,6 +167,8 @@ def test_provider_receive_never_fails_and_logs_every_request(
         body, content_type = data.draw(body_for(params))
     elif encoding == "query":
         query.update(params)
+    elif encoding == "deep":
+        body, content_type = data.draw(deep_json()), "application/json"
     else:
         body, content_type = data.draw(body_for(data.draw(st.dictionaries(field_text, json_value))))
     extra = data.draw(mostly(st.just(""), raw_query))

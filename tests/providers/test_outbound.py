@@ -109,6 +109,17 @@ def test_a_500_is_retried_later_and_then_succeeds(twilio_app, provider_apis):
     provider_apis.check_assertions()
 
 
+def test_a_deeply_nested_api_answer_is_an_ordinary_failure(twilio_app, provider_apis):
+    deep = "[" * 5000 + "]" * 5000
+    provider_apis.expect_request(TWILIO_PATH).respond_with_data(
+        deep, status=503, content_type="application/json"
+    )
+    message = send_message(to="+254722000333", body="Hi", app_id=twilio_app.pk)
+    assert send_via_provider(message.pk) == "retrying"
+    message.refresh_from_db()
+    assert "HTTP 503" in message.events.latest("id").detail
+
+
 def test_a_permanent_400_fails_the_message_with_twilios_reason(twilio_app, provider_apis):
     provider_apis.expect_request(TWILIO_PATH).respond_with_json(
         {"code": 21211, "message": "The 'To' number is not a valid phone number.", "status": 400},

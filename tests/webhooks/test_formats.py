@@ -118,6 +118,19 @@ def test_an_empty_chat_answer_sends_nothing(
     assert not Message.objects.filter(direction=Direction.OUTBOUND).exists()
 
 
+def test_a_deeply_nested_chat_answer_sends_nothing(
+    create_webhook: Callable[..., dict[str, Any]],
+    receive: Callable[..., Message],
+    receiver: HTTPServer,
+) -> None:
+    webhook = create_webhook(receiver.url_for("/chat"), format="chat")
+    deep = '{"sms_text": "hi", "x": ' + "[" * 5000 + "]" * 5000 + "}"
+    receiver.expect_request("/chat").respond_with_data(deep, content_type="application/json")
+    receive()
+    assert deliver_webhook(_delivery_for(webhook).pk) == "succeeded"
+    assert not Message.objects.filter(direction=Direction.OUTBOUND).exists()
+
+
 def test_a_chat_reply_to_an_opted_out_sender_is_noted_not_sent(
     create_webhook: Callable[..., dict[str, Any]],
     receive: Callable[..., Message],

@@ -18,6 +18,7 @@ from typing import Any
 from django.conf import settings
 
 from messaging.models import Direction, Message, Status
+from smsgate import jsonbody
 from webhooks.formats.base import FormatSpec, Outcome, Target, is_2xx, parse_iso, post
 from webhooks.models import SUBSCRIBABLE_EVENTS, Event
 
@@ -96,7 +97,7 @@ def render(event: Event, history: int) -> dict[str, Any]:
 def reply_text(body: bytes) -> str | None:
     """The `sms_text` of an answer, or None (an empty or other answer asks for nothing)."""
     try:
-        answer = json.loads(body)
+        answer = jsonbody.loads(body)
     except ValueError:
         return None
     text = answer.get("sms_text") if isinstance(answer, dict) else None
