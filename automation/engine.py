@@ -31,6 +31,7 @@ from messaging import optouts
 from messaging.models import Conversation, Direction, Message
 from smsgate.batch import batch_collect
 from smsgate.errors import DomainError, InvalidInput, Refused
+from smsgate.phones import can_reply_to
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,8 @@ class Evaluation:
         rules = enabled_rules()
         depth = max([2, *(r.longest_keyword for r in rules)])
         body_words = words(self.inbound.body, limit=depth)
-        if not (compliance_enabled() and self._compliance(body_words)):
+        builtins = compliance_enabled() and can_reply_to(self.inbound.phone)  # not for names
+        if not (builtins and self._compliance(body_words)):
             self._rules(rules, body_words)
         if not self.dry_run and self.hits:
             self._record()
@@ -272,6 +274,8 @@ class Evaluation:
 
     def _reply(self, text: str, hit: Hit, *, confirmation: bool = False) -> dict[str, Any]:
         text = text[:1600]
+        if not can_reply_to(self.inbound.phone):
+            return self._outcome("reply", SKIPPED, "the sender is not a phone number", text=text)
         opted_out = SUPPRESSED, "recipient opted out"
         if self._opted_out and not confirmation:
             return self._outcome("reply", *opted_out, text=text)

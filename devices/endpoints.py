@@ -24,7 +24,7 @@ from messaging import rawlog
 from messaging.models import InboundRequest, Message, Status
 from messaging.services import InboundSMS, receive_inbound_batch, record_status
 from smsgate.errors import error_body
-from smsgate.phones import normalize_sender
+from smsgate.phones import normalize_sender, region_of
 
 log = logging.getLogger(__name__)
 Outcome = InboundRequest.Outcome
@@ -118,11 +118,13 @@ def _smssync_incoming(request: HttpRequest, body: bytes) -> Answer:
     metadata = {"smssync_device_id": sms.device_id} if sms.device_id else {}
     if sms.sent_timestamp and smssync.received_at(sms) is None:
         metadata["sent_timestamp"] = sms.sent_timestamp[:40]
+    to_number = normalize_sender(sms.sent_to) or (first_sim.number if first_sim else "")
     inbound = InboundSMS(
-        from_number=normalize_sender(sms.from_number),
+        # A national sender is read in the country of the SIM that received it.
+        from_number=normalize_sender(sms.from_number, region=region_of(to_number)),
         body=sms.message,
         source="smssync",
-        to_number=normalize_sender(sms.sent_to) or (first_sim.number if first_sim else ""),
+        to_number=to_number,
         received_at=smssync.received_at(sms),
         device=device,
         sim_slot=first_sim.slot if first_sim else None,
@@ -318,12 +320,16 @@ def _msync_error(status: int, code: str, message: str, device_id: str | None = N
 
 def _msync_incoming(checkin: CheckIn, data: dict[str, Any]) -> Answer:
     numbers = {sim.slot: sim.number for sim in checkin.sims}
+
+    def to_number(item: msync.Incoming) -> str:
+        return numbers.get(item.sim_slot or 0, "")
+
     batch = [
         InboundSMS(
-            from_number=normalize_sender(item.from_number),
+            from_number=normalize_sender(item.from_number, region=region_of(to_number(item))),
             body=item.body,
             source="msync",
-            to_number=numbers.get(item.sim_slot or 0, ""),
+            to_number=to_number(item),
             received_at=item.received_at,
             device=checkin.device,
             sim_slot=item.sim_slot,

@@ -36,20 +36,62 @@ def to_e164(raw: str, *, field: str = "to") -> str:
 MAX_SENDER_LENGTH = 32
 
 
-def normalize_sender(raw: str, *, region: str | None = None) -> str:
-    """Best-effort E.164 for numbers phones and providers report; anything else kept as sent.
+# What a number may be written with; a sender with any other character (a letter) is a sender id
+# such as a bank's "MPESA", kept as sent and never replied to.
+_NUMBER_CHARACTERS = frozenset("0123456789+-(). ")
 
-    Phones report national numbers and alphanumeric sender ids ("MPESA"); an inbound message is
-    never refused because of its sender, so what cannot be parsed is stored verbatim.
-    Vonage sends international digits without '+', which callers prefix before calling.
+
+def _valid(text: str, region: str | None) -> str | None:
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def region_of(number: str) -> str | None:
+    """The country (ISO 3166 code) an E.164 number belongs to, or None."""
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return None
+    return phonenumbers.region_code_for_number(parsed)
+
+
+def normalize_sender(raw: str, *, region: str | None = None) -> str:
+    """E.164 for a sender as phones and providers report it; anything else kept as sent.
+
+    An inbound message is never refused because of its sender. Phones report national numbers
+    ("0712345672", read in `region`: the country of the SIM that received it, else
+    SMSGATE_DEFAULT_REGION), international numbers without their '+' ("254712345671") and
+    alphanumeric sender ids ("MPESA"), which are stored verbatim. The raw inbound log keeps
+    what was sent.
     """
     text = (raw or "").strip()
     if not text:
         return ""
+    if not set(text) <= _NUMBER_CHARACTERS:
+        return text[:MAX_SENDER_LENGTH]
+    found = _valid(text, region or settings.SMSGATE_DEFAULT_REGION or None)
+    digits = text.replace(" ", "").replace("-", "")
+    if found is None and digits.isdigit() and not digits.startswith("0"):
+        found = _valid("+" + digits, None)
+    if found is not None:
+        return found
+    # Not a valid number anywhere: kept in E.164 when it is a possible one (test ranges such as
+    # +1 555 are not "valid"), else verbatim.
     try:
-        number = phonenumbers.parse(text, region or settings.SMSGATE_DEFAULT_REGION)
+        number = phonenumbers.parse(text, settings.SMSGATE_DEFAULT_REGION)
     except phonenumbers.NumberParseException:
         return text[:MAX_SENDER_LENGTH]
     if not phonenumbers.is_possible_number(number):
         return text[:MAX_SENDER_LENGTH]
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def can_reply_to(sender: str) -> bool:
+    """Only an E.164 number can be texted back: a sender id ("MPESA") or a number that could
+    not be read as one is never replied to (automation, chat webhooks, the dashboard)."""
+    return len(sender) > 1 and sender[0] == "+" and sender[1:].isdigit()

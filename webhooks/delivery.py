@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from messaging.models import Message
 from smsgate.errors import DomainError
+from smsgate.phones import can_reply_to
 from webhooks.formats import FORMATS, get_format
 from webhooks.formats.base import FormatSpec, Outcome, Target
 from webhooks.models import Attempt, Delivery, DeliveryStatus, Endpoint, Event, EventType
@@ -371,6 +372,8 @@ def _send_chat_reply(row: Delivery, text: str) -> str:
     message = Message.objects.filter(pk=row.event.message_id).first()
     if message is None or not message.from_number:
         return "reply not sent: the message no longer exists"
+    if not can_reply_to(message.from_number):
+        return "reply not sent: the sender is not a phone number"
     # A replayed delivery is answered again by the receiver; the sender still gets one reply.
     if Message.objects.filter(
         source="chat", to_number=message.from_number, metadata__webhook_delivery=row.pk

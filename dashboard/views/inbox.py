@@ -13,6 +13,7 @@ from dashboard.views.common import paginate, query_without_page, render_page
 from messaging import services as messaging
 from messaging.models import Conversation
 from smsgate.errors import DomainError
+from smsgate.phones import can_reply_to
 
 
 def _conversation_or_404(conversation_id: str) -> Conversation:
@@ -84,6 +85,7 @@ def _render_thread(
         "limit": queries.THREAD_LIMIT,
         "send_error": error,
         "draft": draft,
+        "can_reply": can_reply_to(conversation.phone),
     }
     status = error.status_code if error else 200
     return render_page(request, "dashboard/thread.html", context, section="inbox", status=status)

@@ -70,6 +70,14 @@ def _time(value: Any, field: str) -> datetime:
     return stamp
 
 
+def _slot(value: Any) -> int | None:
+    """smsgate counts SIM slots from 1, here as everywhere (`outgoing` reports the same numbers).
+    Android counts them from 0 and Salami's MSync app reports its first SIM as 0, so 0 is read
+    as the first slot rather than refusing the whole batch."""
+    slot = _int(value, "sim_slot", 0, 8)
+    return 1 if slot == 0 else slot
+
+
 @dataclass
 class Incoming:
     from_number: str
@@ -94,7 +102,7 @@ def parse_incoming(data: dict[str, Any]) -> list[Incoming]:
                 from_number=_str(item.get("from"), "from", max_length=64).strip(),
                 body=_str(item.get("message"), "message", max_length=10000),
                 received_at=_time(item.get("timestamp"), "timestamp"),
-                sim_slot=_int(item.get("sim_slot"), "sim_slot", 1, 8),
+                sim_slot=_slot(item.get("sim_slot")),
                 source_id=_str(item.get("id"), "id", required=False, max_length=100).strip(),
             )
         )

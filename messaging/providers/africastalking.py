@@ -34,6 +34,7 @@ from messaging.providers.base import (
     text_response,
 )
 from messaging.services import InboundSMS
+from smsgate.phones import region_of
 
 LIVE_API_URL = "https://api.africastalking.com"
 SANDBOX_API_URL = "https://api.sandbox.africastalking.com"
@@ -79,9 +80,10 @@ class AfricasTalking(Provider):
         if not sender:
             raise Rejected(400, "invalid", "from is required.")
         metadata = {k: params[k] for k in ("linkId", "networkCode") if params.get(k)}
+        to_number = provider_number(params.get("to", ""))
         sms = InboundSMS(
-            from_number=provider_number(sender),
-            to_number=provider_number(params.get("to", "")),
+            from_number=provider_number(sender, region=region_of(to_number)),
+            to_number=to_number,
             body=params.get("text", ""),
             source=self.name,
             app=context.app,

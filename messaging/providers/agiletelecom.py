@@ -22,6 +22,7 @@ from messaging.providers.base import (
     text_response,
 )
 from messaging.services import InboundSMS
+from smsgate.phones import region_of
 
 REQUIRED = ("originator", "destination", "date_time", "text")
 
@@ -63,7 +64,7 @@ class AgileTelecom(Provider):
         # No source id: the dedup key is the sender, the timestamp and the text (the
         # platform's own advice), computed by messaging.services.dedup_key_for.
         sms = InboundSMS(
-            from_number=provider_number(originator),
+            from_number=provider_number(originator, region=region_of(destination)),
             to_number=destination,
             body=params["text"],
             source=self.name,

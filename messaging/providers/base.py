@@ -131,12 +131,14 @@ def form_params(request: HttpRequest) -> QueryDict:
         raise Rejected(400, "invalid_body", f"The form body cannot be read: {exc}") from None
 
 
-def provider_number(raw: str) -> str:
-    """E.164 for a number as a provider sends it; Vonage and some others omit the '+'."""
+def provider_number(raw: str, *, region: str | None = None) -> str:
+    """E.164 for a number as a provider sends it. Vonage and some others omit the '+' of
+    international numbers; a national one (leading 0) is read in `region` (the country of the
+    number that received it), else SMSGATE_DEFAULT_REGION."""
     text = (raw or "").strip()
-    if text.isdigit() and len(text) > 8:
+    if text.isdigit() and len(text) > 8 and not text.startswith("0"):
         text = "+" + text
-    return normalize_sender(text)
+    return normalize_sender(text, region=region)
 
 
 def parse_timestamp(raw: str, formats: tuple[str, ...] = ()) -> datetime | None:

@@ -179,3 +179,13 @@ def test_a_queued_message_can_be_cancelled_from_its_thread(staff_web: Client) ->
     # Too late once cancelled (or sent): a message, not an error page.
     response = csrf_post(staff_web, cancel_url)
     assert response.status_code == 302
+
+
+def test_a_sender_name_gets_no_send_box(staff_web: Client) -> None:
+    bank = receive("MPESA", "You have received KES 100")
+    numbered = receive("+15550000001", "hello")
+
+    page = staff_web.get(f"/inbox/{bank.conversation_id}/").content.decode()
+    assert "cannot be replied to" in page and 'name="body"' not in page
+    page = staff_web.get(f"/inbox/{numbered.conversation_id}/").content.decode()
+    assert 'name="body"' in page and "cannot be replied to" not in page

@@ -42,6 +42,39 @@ def test_incoming_batch_counts_received_and_duplicates(msync):
     assert message.received_at.isoformat() == "2025-04-07T12:30:05.123000+00:00"
 
 
+def test_salamis_example_body_with_sim_slot_0_is_stored_on_the_first_slot(msync):
+    # Salami's documented MSync example, word for word but for the device id.
+    body = {
+        "action": "incoming",
+        "device_id": msync.paired.device.pk,
+        "messages": [
+            {
+                "from": "254712345678",
+                "message": "Hello",
+                "timestamp": "2026-03-15T15:00:00Z",
+                "sim_slot": 0,
+            }
+        ],
+    }
+    response = msync.raw(json.dumps(body))
+
+    assert response.status_code == 200
+    assert response.json() == {"success": True, "received": 1, "duplicates": 0}
+    message = Message.objects.get()
+    first_sim = msync.paired.device.sims.get(slot=1)
+    assert (message.sim_slot, message.to_number) == (1, first_sim.number)
+    assert message.from_number == "+254712345678"
+
+
+@pytest.mark.parametrize("slot", [-1, 9, "0", True])
+def test_a_sim_slot_outside_0_to_8_is_refused(msync, slot):
+    messages = [dict(incoming(1)[0], sim_slot=slot)]
+    response = msync.post("incoming", messages=messages)
+
+    assert response.status_code == 400
+    assert "sim_slot" in response.json()["error"]["message"]
+
+
 def test_duplicates_without_an_id_are_recognised_by_sender_time_and_text(msync):
     msync.post("incoming", messages=incoming(2, with_id=False))
     again = msync.post("incoming", messages=incoming(2, with_id=False))

@@ -95,3 +95,18 @@ def test_a_report_for_an_unknown_message_is_acknowledged(at_app):
     report = {"id": "ATXid_unknown", "status": "Success", "phoneNumber": "+2348030000555"}
     assert post_form(Client(), url(at_app), report).status_code == 200
     assert "no outbound message" in InboundRequest.objects.get().detail
+
+
+@pytest.mark.parametrize(
+    "sender", ["0712345672", "254712345672", "+254712345672"], ids=["national", "no-plus", "e164"]
+)
+def test_a_sender_is_stored_in_e164_in_the_country_of_the_receiving_number(db, sender):
+    app = create_provider_app(
+        provider="africastalking",
+        name="AT KE",
+        credentials={"username": "u", "api_key": "k"},
+        numbers=["+254709000111"],
+    )
+    params = {**INCOMING, "from": sender, "to": "+254709000111"}
+    assert post_form(Client(), receive_path(app), params).status_code == 200
+    assert Message.objects.get().from_number == "+254712345672"

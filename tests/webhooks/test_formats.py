@@ -131,6 +131,20 @@ def test_a_deeply_nested_chat_answer_sends_nothing(
     assert not Message.objects.filter(direction=Direction.OUTBOUND).exists()
 
 
+def test_a_chat_answer_to_a_sender_name_sends_nothing(
+    create_webhook: Callable[..., dict[str, Any]],
+    receive: Callable[..., Message],
+    receiver: HTTPServer,
+) -> None:
+    webhook = create_webhook(receiver.url_for("/chat"), format="chat")
+    receiver.expect_request("/chat").respond_with_json({"sms_text": "Thanks!"})
+    receive(sender="MPESA")
+    assert deliver_webhook(_delivery_for(webhook).pk) == "succeeded"
+    assert not Message.objects.filter(direction=Direction.OUTBOUND).exists()
+    attempt = _delivery_for(webhook).attempts.get()
+    assert attempt.error == "reply not sent: the sender is not a phone number"
+
+
 def test_a_chat_reply_to_an_opted_out_sender_is_noted_not_sent(
     create_webhook: Callable[..., dict[str, Any]],
     receive: Callable[..., Message],
