@@ -97,6 +97,7 @@ def held_back(message: Message, *, opted_out: bool) -> bool:
     """
     if not opted_out:
         return False
-    automation = (message.metadata or {}).get("automation")
+    metadata = message.metadata if isinstance(message.metadata, dict) else {}
+    automation = metadata.get("automation")
     confirmation = isinstance(automation, dict) and automation.get("confirmation") is True
     return not (message.source == "automation" and confirmation)
