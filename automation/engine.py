@@ -16,14 +16,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Case, F, JSONField, Value, When
-from django.utils import timezone
 
+from automation import loopguard
 from automation.matching import keyword_words, render, starts_with_keyword, words
 from automation.models import RuleHit
 from automation.rules import CompiledRule, enabled_rules
@@ -74,10 +73,6 @@ AUTOMATION_SOURCE = "automation"
 
 def compliance_enabled() -> bool:
     return bool(getattr(settings, "SMSGATE_COMPLIANCE_ENABLED", True))
-
-
-def autoreply_limit() -> int:
-    return int(getattr(settings, "SMSGATE_AUTOREPLY_LIMIT", 5))
 
 
 def _text(name: str, default: str) -> str:
@@ -146,7 +141,8 @@ class Evaluation:
         self.reply_texts: list[str] = []
         self._opted_out: bool | None = None
         self._opted_out_by_this_rule = False
-        self._replies_this_hour: int | None = None
+        self._replies_left_at_start: int | None = None
+        self._replies_sent = 0
         self._tags: list[_TagRequest] = []
 
     def opted_out_before(self, opted_out: bool) -> None:
@@ -162,15 +158,10 @@ class Evaluation:
         return self._opted_out
 
     def _replies_left(self) -> int:
-        if self._replies_this_hour is None:
-            since = timezone.now() - timedelta(hours=1)
-            self._replies_this_hour = Message.objects.filter(
-                to_number=self.inbound.phone,
-                direction=Direction.OUTBOUND,
-                source=AUTOMATION_SOURCE,
-                created_at__gte=since,
-            ).count()
-        return autoreply_limit() - self._replies_this_hour
+        # Read once per evaluation; the replies this evaluation sends are counted here.
+        if self._replies_left_at_start is None:
+            self._replies_left_at_start = loopguard.replies_left(self.inbound.phone)
+        return self._replies_left_at_start - self._replies_sent
 
     # --- running ----------------------------------------------------------------------------
 
@@ -280,18 +271,12 @@ class Evaluation:
         if self._opted_out and not confirmation:
             return self._outcome("reply", *opted_out, text=text)
         if self._replies_left() <= 0:
-            return self._outcome(
-                "reply",
-                SUPPRESSED,
-                f"loop guard: {autoreply_limit()} automated replies to this number "
-                "in the last hour",
-                text=text,
-            )
+            return self._outcome("reply", SUPPRESSED, loopguard.suppression_detail(), text=text)
         if self.dry_run:
             if self.opted_out and not confirmation:
                 return self._outcome("reply", *opted_out, text=text)
             self.reply_texts.append(text)
-            self._replies_this_hour = (self._replies_this_hour or 0) + 1
+            self._replies_sent += 1
             return self._outcome("reply", WOULD_RUN, text=text)
         try:
             # send_message checks the opt-out list itself; no need to ask twice.
@@ -302,16 +287,21 @@ class Evaluation:
             self._opted_out = True
             return self._outcome("reply", *opted_out, text=text)
         if outcome["status"] == DONE:
-            self._replies_this_hour = (self._replies_this_hour or 0) + 1
+            self._replies_sent += 1
         return outcome
 
     def _send(self, text: str, hit: Hit, confirmation: bool) -> dict[str, Any]:
         from messaging.services import send_message
 
         inbound = self.inbound
-        metadata = {"automation": {"rule_id": hit.rule_id, "builtin": hit.builtin}}
+        metadata: dict[str, dict[str, Any]] = {
+            "automation": {"rule_id": hit.rule_id, "builtin": hit.builtin}
+        }
         if inbound.message is not None:
             metadata["automation"]["in_reply_to"] = inbound.message.pk
+        if confirmation:
+            # The one message an opted-out number still gets: the hand-out re-check lets it go.
+            metadata["automation"]["confirmation"] = True
         common: dict[str, Any] = {
             "to": inbound.phone,
             "body": text,

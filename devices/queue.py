@@ -18,12 +18,13 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from devices.models import Device
 from devices.services import CheckIn, SimUsage, note_poll
-from messaging.models import Direction, Message, Status
+from messaging.models import Direction, Message, OptOut, Status
+from messaging.optouts import cancel_for_opt_out, held_back
 from messaging.services import mark_dispatched
 
 MAX_POLL = 500
@@ -80,11 +81,15 @@ def _best(budgets: dict[int, Budget]) -> Budget | None:
 
 def _candidates(device: Device, *, scan: int) -> Iterable[Message]:
     """The first `scan` claimable messages of the device and of the shared pool, locked, in id
-    order (up to `scan` of each; the caller stops at its limit)."""
+    order (up to `scan` of each; the caller stops at its limit). Each carries
+    `recipient_opted_out`, read in the same statement, so the opt-out re-check costs no query."""
     now = timezone.now()
     if connection.vendor != "postgresql":
         return (
             Message.objects.select_for_update(skip_locked=True)
+            .annotate(
+                recipient_opted_out=Exists(OptOut.objects.filter(phone=OuterRef("to_number")))
+            )
             .filter(direction=Direction.OUTBOUND, status=Status.QUEUED)
             .filter(Q(device_id=device.pk) | Q(device__isnull=True, app__isnull=True))
             .filter(Q(send_at__isnull=True) | Q(send_at__lte=now))
@@ -104,8 +109,10 @@ _CLAIMABLE = (
     " AND (expires_at IS NULL OR expires_at > %s)"
 )
 _TABLE = Message._meta.db_table
+_OPTOUTS = OptOut._meta.db_table
 _CLAIM_SQL = (
-    f'SELECT * FROM "{_TABLE}" WHERE id = ANY('  # noqa: S608
+    f'SELECT *, EXISTS(SELECT 1 FROM "{_OPTOUTS}" o WHERE o.phone = "{_TABLE}".to_number)'  # noqa: S608
+    f' AS recipient_opted_out FROM "{_TABLE}" WHERE id = ANY('
     f'ARRAY(SELECT id FROM "{_TABLE}" WHERE {_CLAIMABLE} AND device_id = %s'
     " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
     f' || ARRAY(SELECT id FROM "{_TABLE}" WHERE {_CLAIMABLE}'
@@ -141,6 +148,10 @@ def claim(checkin: CheckIn, *, limit: int, detail: str) -> list[Message]:
         scan = min(max(limit * 2, 50), 1000)
     claims: list[tuple[Message, int | None, str]] = []
     for message in _candidates(device, scan=scan):
+        if held_back(message, opted_out=getattr(message, "recipient_opted_out", False)):
+            # Opted out since it was queued: cancelled here, never handed to the phone.
+            cancel_for_opt_out(message.pk)
+            continue
         budget = None
         if message.device_id == device.pk and message.sim_slot is not None:
             budget = budgets.get(message.sim_slot)

@@ -55,12 +55,7 @@ def opt_out(phone: str, source: str = "api", *, keep: Sequence[str] = ()) -> Opt
             .values_list("pk", flat=True)
         )
         for message_id in waiting:
-            record_status(
-                message_id=message_id,
-                status=Status.CANCELLED,
-                detail="recipient opted out",
-                reason="recipient_opted_out",
-            )
+            cancel_for_opt_out(message_id)
     return OptOutResult(opt_out=entry, created=True, cancelled=len(waiting))
 
 
@@ -80,3 +75,29 @@ def remove_opt_out(phone: str) -> None:
 
 def is_opted_out(phone: str) -> bool:
     return OptOut.objects.filter(phone=phone).exists()
+
+
+def cancel_for_opt_out(message_id: str) -> bool:
+    """Cancel one waiting message because its recipient is on the list (events and webhooks
+    follow, as for any cancellation)."""
+    return record_status(
+        message_id=message_id,
+        status=Status.CANCELLED,
+        detail="recipient opted out",
+        reason="recipient_opted_out",
+    )
+
+
+def held_back(message: Message, *, opted_out: bool) -> bool:
+    """Whether a message about to be handed to a phone or a provider must not go.
+
+    The list is read again at hand-out because a STOP can commit while a send is being queued
+    (after that send read the list, before the STOP's sweep could see the new message); such a
+    message must still never leave. Automation's opt-out confirmation is the one exception.
+    """
+    if not opted_out:
+        return False
+    metadata = message.metadata if isinstance(message.metadata, dict) else {}
+    automation = metadata.get("automation")
+    confirmation = isinstance(automation, dict) and automation.get("confirmation") is True
+    return not (message.source == "automation" and confirmation)

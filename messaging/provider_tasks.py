@@ -17,11 +17,12 @@ from typing import Any
 from celery import shared_task
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.dispatch import receiver
 from django.utils import timezone
 
-from messaging.models import Direction, Message, MessageEvent, ProviderApp, Status
+from messaging.models import Direction, Message, MessageEvent, OptOut, ProviderApp, Status
+from messaging.optouts import cancel_for_opt_out, held_back
 from messaging.providers import get_provider
 from messaging.providers.base import PermanentSendError, SendError, SendRequest
 from messaging.providers.services import (
@@ -87,7 +88,12 @@ def _claim(message_id: str) -> Message | None:
     )
     if not claimed:
         return None
-    return Message.objects.select_related("app").get(pk=message_id)
+    # The opt-out list is read with the row (see messaging.optouts.held_back).
+    return (
+        Message.objects.select_related("app")
+        .annotate(recipient_opted_out=Exists(OptOut.objects.filter(phone=OuterRef("to_number"))))
+        .get(pk=message_id)
+    )
 
 
 @shared_task(name="messaging.send_via_provider")
@@ -96,6 +102,11 @@ def send_via_provider(message_id: str) -> str:
     message = _claim(message_id)
     if message is None:
         return "not due"
+    if held_back(message, opted_out=getattr(message, "recipient_opted_out", False)):
+        with transaction.atomic():
+            Message.objects.filter(pk=message.pk).update(next_attempt_at=None)
+            cancel_for_opt_out(message.pk)
+        return "recipient opted out"
     app = message.app
     assert app is not None
     provider = get_provider(app.provider)

@@ -367,6 +367,7 @@ def _record(
 def _send_chat_reply(row: Delivery, text: str) -> str:
     """The chat receiver's `sms_text`, texted back through the line the message came in on.
     Returns an error note for the attempt when it could not be queued (e.g. opted out)."""
+    from automation import loopguard
     from messaging.services import send_message
 
     message = Message.objects.filter(pk=row.event.message_id).first()
@@ -381,6 +382,16 @@ def _send_chat_reply(row: Delivery, text: str) -> str:
         return "reply already sent for this delivery"
     try:
         with transaction.atomic():
+            if loopguard.replies_left(message.from_number, lock=True) <= 0:
+                loopguard.record_suppressed_reply(
+                    phone=message.from_number,
+                    message=message,
+                    name=f"Chat webhook {row.endpoint_id}",
+                    text=text,
+                    webhook_id=row.endpoint_id,
+                    delivery_id=row.pk,
+                )
+                return f"reply suppressed: {loopguard.suppression_detail()}"
             send_message(
                 to=message.from_number,
                 body=text,
