@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import F, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
@@ -69,8 +70,10 @@ def sticky_route(conversation: Conversation | None) -> Route | None:
             # The SIM row was removed since; the phone still knows its slot.
             sim = Sim(device=conversation.device, slot=conversation.sim_slot)
         return Route(device=conversation.device, sim=sim)
-    if conversation.app_id and conversation.app and conversation.app.enabled:
-        return Route(app=conversation.app)
+    app = conversation.app if conversation.app_id else None
+    # An app that only receives is no line to reply on: the pool carries the reply instead.
+    if app is not None and app.enabled and app.can_send:
+        return Route(app=app)
     return None
 
 
@@ -138,6 +141,8 @@ def choose_route(
         app = ProviderApp.objects.filter(pk=app_id).first()
         if app is None or not app.enabled:
             raise Refused(f"There is no enabled provider app {app_id!r}.", code="app_unavailable")
+        if not app.can_send:
+            raise _cannot_send(app)
         return Route(app=app)
     if device_id:
         return explicit(device_id, sim_slot)
@@ -145,3 +150,40 @@ def choose_route(
     if sticky is not None and (sim_slot is None or sticky.sim_slot == sim_slot):
         return sticky
     return pool()
+
+
+# --- apps that only receive -----------------------------------------------------------------
+
+
+def _cannot_send(app: ProviderApp, more: str = "") -> Refused:
+    return Refused(
+        f"Provider app {app.pk} ({app.name}) only receives messages: it has no sending "
+        f"credentials or its provider cannot send{more}.",
+        code="app_cannot_send",
+    )
+
+
+def other_line_available() -> bool:
+    """Whether a message no app is named for can go out: an enabled phone takes it from the
+    pool (or the shared queue), or else the fallback app if it can send."""
+    if Device.objects.filter(enabled=True).exists():
+        return True
+    fallback_id = settings.SMSGATE_FALLBACK_APP_ID
+    if not fallback_id:
+        return False
+    fallback = ProviderApp.objects.filter(pk=fallback_id, enabled=True).first()
+    return fallback is not None and fallback.can_send
+
+
+def reply_app_id(app_id: str | None) -> str | None:
+    """The app a reply to a message that came in on `app_id` is pinned to: that app when it
+    can send; None when it only receives, so routing picks another line. Refused (nothing is
+    written) when it only receives and no other line can carry the reply."""
+    if not app_id:
+        return None
+    app = ProviderApp.objects.filter(pk=app_id).first()
+    if app is None or app.can_send:
+        return app_id
+    if other_line_available():
+        return None
+    raise _cannot_send(app, ", and no phone can send the reply")

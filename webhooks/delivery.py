@@ -366,6 +366,7 @@ def _record(
 def _send_chat_reply(row: Delivery, text: str) -> str:
     """The chat receiver's `sms_text`, texted back through the line the message came in on.
     Returns an error note for the attempt when it could not be queued (e.g. opted out)."""
+    from messaging.routing import reply_app_id
     from messaging.services import send_message
 
     message = Message.objects.filter(pk=row.event.message_id).first()
@@ -383,7 +384,7 @@ def _send_chat_reply(row: Delivery, text: str) -> str:
                 body=text,
                 device_id=message.device_id,
                 sim_slot=message.sim_slot,
-                app_id=message.app_id,
+                app_id=reply_app_id(message.app_id),
                 source="chat",
                 metadata={"webhook_delivery": row.pk, "in_reply_to": message.pk},
             )
