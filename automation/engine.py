@@ -291,6 +291,7 @@ class Evaluation:
         return outcome
 
     def _send(self, text: str, hit: Hit, confirmation: bool) -> dict[str, Any]:
+        from messaging.routing import reply_app_id
         from messaging.services import send_message
 
         inbound = self.inbound
@@ -306,7 +307,7 @@ class Evaluation:
             "to": inbound.phone,
             "body": text,
             "device_id": inbound.device_id,
-            "app_id": inbound.app_id,
+            "app_id": reply_app_id(inbound.app_id),
             "source": AUTOMATION_SOURCE,
             "metadata": metadata,
             "allow_opted_out": confirmation,

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from devices.models import Device, Sim
 from devices.signals import device_health_changed
-from messaging.models import Message
+from messaging.models import Message, Status
 from smsgate.crypto import hash_secret, random_token
 from smsgate.errors import InvalidInput, NotFound
 
@@ -169,20 +169,22 @@ def _db_datetime(value: datetime) -> Any:
 def _sims_sql() -> str:
     """Each SIM of the device with the segments it was handed in the last minute, hour, day
     (three parameters: the start of each window)."""
-    device = Device._meta.db_table
-    sim = Sim._meta.db_table
-    message = Message._meta.db_table
+    device, sim, message = Device._meta.db_table, Sim._meta.db_table, Message._meta.db_table
     usage = (
         f"(SELECT COALESCE(SUM(m.segments), 0) FROM {message} m WHERE m.device_id = s.device_id"  # noqa: S608
-        " AND m.sim_slot = s.slot AND m.dispatched_at >= %s)"
+        " AND m.sim_slot = s.slot AND m.dispatched_at >= %s{})"
     )
+    # A failed send is refunded: it used none of the SIM's hourly or daily allowance. The
+    # minute window still counts it, as it paces what the phone actually attempted.
+    refunded = usage.format(f" AND m.status <> '{Status.FAILED.value}'")
+    windows = f"{usage.format('')}, {refunded}, {refunded}"
     if connection.vendor == "postgresql":
         return (
-            f"(SELECT json_agg(json_build_array(s.slot, s.number, {usage}, {usage}, {usage})"  # noqa: S608
+            f"(SELECT json_agg(json_build_array(s.slot, s.number, {windows})"  # noqa: S608
             f" ORDER BY s.slot) FROM {sim} s WHERE s.device_id = {device}.id)"
         )
     return (
-        f"(SELECT json_group_array(json_array(s.slot, s.number, {usage}, {usage}, {usage}))"  # noqa: S608
+        f"(SELECT json_group_array(json_array(s.slot, s.number, {windows}))"  # noqa: S608
         f" FROM (SELECT * FROM {sim} ORDER BY slot) s WHERE s.device_id = {device}.id)"
     )
 

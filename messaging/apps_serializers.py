@@ -17,9 +17,12 @@ class AppCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     credentials = serializers.DictField(
         child=serializers.CharField(allow_null=True, allow_blank=True, max_length=500),
-        help_text="twilio: account_sid, auth_token (messaging_service_sid); vonage: api_key, "
-        "api_secret (signature_secret, signature_method md5hash|md5|sha1|sha256|sha512); "
-        "africastalking: username, api_key (token); agiletelecom: username, password.",
+        help_text="Sending credentials are all or none: without them the app only receives "
+        "(`can_send` false). twilio: auth_token (always, it verifies inbound), account_sid to "
+        "send (messaging_service_sid); vonage: api_key, api_secret to send (signature_secret, "
+        "signature_method md5hash|md5|sha1|sha256|sha512); africastalking: username, api_key to "
+        "send (token); agiletelecom: none (username, password may be stored; Agile apps only "
+        "receive).",
     )
     numbers = serializers.ListField(
         child=serializers.CharField(max_length=32), required=False, default=list
@@ -43,6 +46,12 @@ class AppSerializer(serializers.ModelSerializer):
     numbers = serializers.ListField(child=serializers.CharField(), read_only=True)
     receive_url = serializers.SerializerMethodField()
     credential_keys = serializers.SerializerMethodField()
+    can_send = serializers.BooleanField(
+        read_only=True,
+        help_text="False for an app that only receives (no sending credentials, or a provider "
+        "whose sending is not supported): routing never picks it and a send naming it is 422 "
+        "app_cannot_send.",
+    )
 
     class Meta:
         model = ProviderApp
@@ -54,6 +63,7 @@ class AppSerializer(serializers.ModelSerializer):
             "enabled",
             "receive_url",
             "credential_keys",
+            "can_send",
             "created_at",
             "updated_at",
         ]

@@ -59,6 +59,15 @@ class ProviderApp(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.provider}, {self.id})"
 
+    @property
+    def can_send(self) -> bool:
+        """False for an app that only receives (no sending credentials, or a provider whose
+        sending is not implemented): routing never sends through it."""
+        from messaging.providers import get_provider
+        from messaging.providers.services import credentials_of
+
+        return get_provider(self.provider).can_send(credentials_of(self))
+
 
 class Conversation(models.Model):
     """One per contact number. Remembers the line (device+SIM or provider app) that last talked

@@ -185,8 +185,8 @@ def fall_back_to_provider_app() -> dict[str, int]:
     if not app_id:
         return {"moved": 0}
     app = ProviderApp.objects.filter(pk=app_id, enabled=True).first()
-    if app is None:
-        logger.warning("SMSGATE_FALLBACK_APP_ID=%s is not an enabled provider app", app_id)
+    if app is None or not app.can_send:
+        logger.warning("SMSGATE_FALLBACK_APP_ID=%s is not an enabled app that can send", app_id)
         return {"moved": 0}
     waited = settings.SMSGATE_FALLBACK_AFTER
     cutoff = timezone.now() - timedelta(seconds=waited)

@@ -8,16 +8,16 @@ updates) with transaction.on_commit, so nothing is announced that was not commit
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, OuterRef, Value
 from django.utils import timezone
 
-from devices.models import Device, Sim
+from devices.models import Device
 from messaging.encoding import segment_info
 from messaging.live import broadcast_inbox, broadcast_inbox_many
 from messaging.models import (
@@ -29,6 +29,7 @@ from messaging.models import (
     ProviderApp,
     Status,
 )
+from messaging.routing import Route, choose_route, explicit_device_route, pool_route
 from messaging.signals import message_queued, message_received, message_status_changed
 from messaging.status import can_transition
 from smsgate.batch import batch_scope
@@ -42,25 +43,6 @@ MAX_BULK_RECIPIENTS = 1000
 # --- outbound -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Route:
-    device: Device | None = None
-    sim: Sim | None = None
-    app: ProviderApp | None = None
-
-    @property
-    def sim_slot(self) -> int | None:
-        return self.sim.slot if self.sim else None
-
-    @property
-    def from_number(self) -> str:
-        if self.sim is not None:
-            return self.sim.number
-        if self.app is not None and self.app.numbers:
-            return str(self.app.numbers[0])
-        return ""
-
-
 def validate_body(body: Any) -> str:
     if not isinstance(body, str) or not body:
         raise InvalidInput("body", "The message body must be a non-empty string.")
@@ -71,85 +53,6 @@ def validate_body(body: Any) -> str:
 
 def is_opted_out(phone: str) -> bool:
     return OptOut.objects.filter(phone=phone).exists()
-
-
-def _device_unavailable(message: str) -> Refused:
-    return Refused(message, code="device_unavailable")
-
-
-def _explicit_device_route(device_id: str, sim_slot: int | None) -> Route:
-    sims = list(Sim.objects.select_related("device").filter(device_id=device_id))
-    device = sims[0].device if sims else Device.objects.filter(pk=device_id).first()
-    if device is None:
-        raise _device_unavailable(f"There is no device {device_id!r}.")
-    if not device.enabled:
-        raise _device_unavailable(f"Device {device_id!r} is disabled.")
-    if sim_slot is None:
-        return Route(device=device, sim=sims[0] if sims else None)
-    for sim in sims:
-        if sim.slot == sim_slot:
-            return Route(device=device, sim=sim)
-    if not sims:
-        return Route(device=device, sim=Sim(device=device, slot=sim_slot))
-    raise InvalidInput("sim_slot", f"Device {device_id!r} has no SIM in slot {sim_slot}.")
-
-
-def _sticky_route(conversation: Conversation | None) -> Route | None:
-    """The line that last talked with this contact, when it can still send."""
-    if conversation is None:
-        return None
-    if conversation.device_id and conversation.device and conversation.device.enabled:
-        sims = Sim.objects.filter(device_id=conversation.device_id)
-        if conversation.sim_slot is not None:
-            sims = sims.filter(slot=conversation.sim_slot)
-        sim = sims.order_by("slot").first()
-        if sim is None and conversation.sim_slot is not None:
-            # The SIM row was removed since; the phone still knows its slot.
-            sim = Sim(device=conversation.device, slot=conversation.sim_slot)
-        return Route(device=conversation.device, sim=sim)
-    if conversation.app_id and conversation.app and conversation.app.enabled:
-        return Route(app=conversation.app)
-    return None
-
-
-def _pool_route() -> Route:
-    """An online enabled device, the least busy first; none online leaves the message in the
-    shared queue, where the first device to poll claims it (CONTRACT §2: limits hold messages
-    in the queue rather than refusing them)."""
-    # One query on the hot path: the SIM with its device; a device without SIMs only when no
-    # online device has one.
-    sim = (
-        Sim.objects.select_related("device")
-        .filter(device__enabled=True, device__online=True)
-        .order_by("device__last_seen_at", "device_id", "slot")
-        .first()
-    )
-    if sim is not None:
-        return Route(device=sim.device, sim=sim)
-    device = Device.objects.filter(enabled=True, online=True).order_by("last_seen_at").first()
-    return Route(device=device) if device is not None else Route()
-
-
-def _route(
-    *,
-    device_id: str | None,
-    sim_slot: int | None,
-    app_id: str | None,
-    conversation: Conversation | None,
-    pool: Callable[[], Route] = _pool_route,
-    explicit: Callable[[str, int | None], Route] = _explicit_device_route,
-) -> Route:
-    if app_id:
-        app = ProviderApp.objects.filter(pk=app_id).first()
-        if app is None or not app.enabled:
-            raise Refused(f"There is no enabled provider app {app_id!r}.", code="app_unavailable")
-        return Route(app=app)
-    if device_id:
-        return explicit(device_id, sim_slot)
-    sticky = _sticky_route(conversation)
-    if sticky is not None and (sim_slot is None or sticky.sim_slot == sim_slot):
-        return sticky
-    return pool()
 
 
 def _validate_times(send_at: datetime | None, expires_at: datetime | None) -> None:
@@ -241,14 +144,14 @@ class _SendLookups:
 
     def pool_route(self) -> Route:
         if self._pool is None:
-            self._pool = _pool_route()
+            self._pool = pool_route()
         return self._pool
 
     def explicit_route(self, device_id: str, sim_slot: int | None) -> Route:
         key = (device_id, sim_slot)
         if key not in self._explicit:
             try:
-                self._explicit[key] = _explicit_device_route(device_id, sim_slot)
+                self._explicit[key] = explicit_device_route(device_id, sim_slot)
             except DomainError as exc:
                 self._explicit[key] = exc
         found = self._explicit[key]
@@ -326,7 +229,7 @@ def _queue_message(
     if phone in lookups.opted_out and not allow_opted_out:
         raise Refused(f"{phone} has opted out of messages.", code="recipient_opted_out")
     conversation = lookups.conversations.get(phone)
-    route = _route(
+    route = choose_route(
         device_id=device_id,
         sim_slot=sim_slot,
         app_id=app_id,
@@ -860,7 +763,7 @@ def mark_dispatched(
     per message. Shared-pool messages (no device yet) take this device and SIM, and so does
     their conversation: the contact's next messages come from the same number.
     """
-    from django.db.models import Case, CharField, PositiveSmallIntegerField, Value, When
+    from django.db.models import Case, CharField, PositiveSmallIntegerField, When
 
     if not claims:
         return

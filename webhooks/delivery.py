@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from messaging.models import Message
@@ -368,6 +368,7 @@ def _send_chat_reply(row: Delivery, text: str) -> str:
     """The chat receiver's `sms_text`, texted back through the line the message came in on.
     Returns an error note for the attempt when it could not be queued (e.g. opted out)."""
     from automation import loopguard
+    from messaging.routing import reply_app_id
     from messaging.services import send_message
 
     message = Message.objects.filter(pk=row.event.message_id).first()
@@ -397,7 +398,7 @@ def _send_chat_reply(row: Delivery, text: str) -> str:
                 body=text,
                 device_id=message.device_id,
                 sim_slot=message.sim_slot,
-                app_id=message.app_id,
+                app_id=reply_app_id(message.app_id),
                 source="chat",
                 metadata={"webhook_delivery": row.pk, "in_reply_to": message.pk},
             )
@@ -419,7 +420,21 @@ def _update_endpoint_health(endpoint: Endpoint, outcome: Outcome, *, now: dateti
         )
         return
     endpoints.filter(failing_since__isnull=True).update(failing_since=now)
-    endpoints.filter(enabled=True, failing_since__lte=now - DISABLE_AFTER).update(
+    disable_failing_endpoints(endpoints, now=now)
+
+
+def disable_failing_endpoints(
+    endpoints: QuerySet[Endpoint] | None = None, *, now: datetime | None = None
+) -> int:
+    """Disable every enabled endpoint whose attempts have all failed for DISABLE_AFTER.
+
+    A new failed attempt checks its own endpoint; the periodic sweep checks them all, for an
+    endpoint whose deliveries were all exhausted and so is never attempted again. A success
+    clears `failing_since`, so a disabled one stays disabled and running this twice is harmless.
+    """
+    now = now or timezone.now()
+    endpoints = Endpoint.objects.all() if endpoints is None else endpoints
+    return endpoints.filter(enabled=True, failing_since__lte=now - DISABLE_AFTER).update(
         enabled=False,
         disabled_reason="Every delivery attempt failed for 5 days.",
         updated_at=now,

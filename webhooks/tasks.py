@@ -8,7 +8,11 @@ from celery import shared_task
 from django.conf import settings
 
 from smsgate.celery import register_periodic_task
-from webhooks.delivery import attempt_delivery, requeue_lost_deliveries
+from webhooks.delivery import (
+    attempt_delivery,
+    disable_failing_endpoints,
+    requeue_lost_deliveries,
+)
 
 
 @shared_task(name="webhooks.deliver_webhook")
@@ -23,6 +27,17 @@ def requeue_due_deliveries() -> dict[str, int]:
     return {"requeued": requeue_lost_deliveries()}
 
 
+@shared_task(name="webhooks.disable_failing_endpoints")
+def disable_long_failing_endpoints() -> dict[str, int]:
+    """Disable endpoints that failed for 5 days even if nothing is left to attempt."""
+    return {"disabled": disable_failing_endpoints()}
+
+
+register_periodic_task(
+    "webhooks-disable-failing-endpoints",
+    "webhooks.disable_failing_endpoints",
+    timedelta(hours=1),
+)
 register_periodic_task(
     "webhooks-requeue-due-deliveries",
     "webhooks.requeue_due_deliveries",

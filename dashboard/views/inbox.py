@@ -12,6 +12,7 @@ from dashboard.access import staff_required
 from dashboard.views.common import paginate, query_without_page, render_page
 from messaging import services as messaging
 from messaging.models import Conversation
+from messaging.routing import other_line_available, reply_app_id
 from smsgate.errors import DomainError
 from smsgate.phones import can_reply_to
 
@@ -86,9 +87,19 @@ def _render_thread(
         "send_error": error,
         "draft": draft,
         "can_reply": can_reply_to(conversation.phone),
+        "receive_only": _receive_only_line(conversation),
     }
     status = error.status_code if error else 200
     return render_page(request, "dashboard/thread.html", context, section="inbox", status=status)
+
+
+def _receive_only_line(conversation: Conversation) -> dict[str, object] | None:
+    """When the thread's line is an app that only receives: whether a phone replies instead
+    (else the page offers no send box, as every reply could only fail)."""
+    app = conversation.app if conversation.app_id and not conversation.device_id else None
+    if app is None or app.can_send:
+        return None
+    return {"app": app, "other_line": other_line_available()}
 
 
 @staff_required
@@ -97,6 +108,9 @@ def send(request: HttpRequest, conversation_id: str) -> HttpResponse:
     conversation = _conversation_or_404(conversation_id)
     body = request.POST.get("body", "")
     try:
+        if not conversation.device_id:
+            # Refuses when the thread's app only receives and no other line can send.
+            reply_app_id(conversation.app_id)
         messaging.send_message(to=conversation.phone, body=body, source="dashboard")
     except DomainError as exc:
         return _render_thread(request, conversation, error=exc, draft=body)

@@ -58,7 +58,8 @@ TEMPORARY_CODES = frozenset({500, 501})
 class AfricasTalking(Provider):
     name = ProviderApp.Provider.AFRICASTALKING
     label = "Africa's Talking"
-    required_credentials = ("username", "api_key")
+    # Inbound is checked with the optional URL token only.
+    send_credentials = ("username", "api_key")
     optional_credentials = ("token",)
 
     # --- receiving ----------------------------------------------------------------------------

@@ -35,7 +35,11 @@ def _refuse(status: int, code: str, message: str) -> Rejected:
 class AgileTelecom(Provider):
     name = ProviderApp.Provider.AGILETELECOM
     label = "Agile Telecom"
-    required_credentials = ("username", "password")
+    # Inbound needs no credentials (the platform only wants `+OK`), and sending through Agile
+    # Telecom is not implemented: every Agile app only receives. The account's credentials
+    # may still be stored.
+    optional_credentials = ("username", "password")
+    sends = False
 
     def receive(self, context: ReceiveContext) -> Received:
         if context.request.method != "POST":

@@ -272,10 +272,21 @@ def excerpt(response: requests.Response, limit: int = 200) -> str:
 
 
 class Provider(ABC):
+    """One provider. Credentials come in two groups: what reading the provider's requests needs
+    (always required) and what sending needs (all or none: an app saved without them only
+    receives, and routing never sends through it)."""
+
     name: ClassVar[str]
     label: ClassVar[str]
-    required_credentials: ClassVar[tuple[str, ...]]
+    inbound_credentials: ClassVar[tuple[str, ...]] = ()
+    send_credentials: ClassVar[tuple[str, ...]] = ()
     optional_credentials: ClassVar[tuple[str, ...]] = ()
+    # False for a provider whose sending API is not implemented: its apps only receive.
+    sends: ClassVar[bool] = True
+
+    def can_send(self, credentials: Mapping[str, str]) -> bool:
+        """Whether an app with these credentials can send messages."""
+        return self.sends and all(credentials.get(key) for key in self.send_credentials)
 
     def validate_credentials(self, credentials: Any) -> dict[str, str]:
         """The credentials to store, or a 400 naming each bad key."""
@@ -284,7 +295,10 @@ class Provider(ABC):
                 "credentials must be an object.", fields={"credentials": ["Must be an object."]}
             )
         errors: dict[str, list[str]] = {}
-        allowed = (*self.required_credentials, *self.optional_credentials)
+        allowed = (
+            *dict.fromkeys((*self.inbound_credentials, *self.send_credentials)),
+            *self.optional_credentials,
+        )
         cleaned: dict[str, str] = {}
         for key, value in credentials.items():
             if key not in allowed:
@@ -297,9 +311,21 @@ class Provider(ABC):
                 errors[key] = ["Must be a string of at most 500 characters."]
             else:
                 cleaned[key] = value.strip()
-        for key in self.required_credentials:
+        for key in self.inbound_credentials:
             if key not in cleaned and key not in errors:
                 errors[key] = ["This credential is required."]
+        given = [
+            key
+            for key in self.send_credentials
+            if key not in self.inbound_credentials and (key in cleaned or key in errors)
+        ]
+        if given and self.sends:
+            for key in self.send_credentials:
+                if key not in cleaned and key not in errors:
+                    errors[key] = [
+                        f"Sending needs {', '.join(self.send_credentials)}; leave them all "
+                        "out for an app that only receives."
+                    ]
         errors.update(self.check_credentials(cleaned))
         if errors:
             first = next(iter(errors))

@@ -69,7 +69,9 @@ def public_url(request: HttpRequest) -> str:
 class Twilio(Provider):
     name = ProviderApp.Provider.TWILIO
     label = "Twilio"
-    required_credentials = ("account_sid", "auth_token")
+    # The auth token verifies every request Twilio signs, so even a receive-only app needs it.
+    inbound_credentials = ("auth_token",)
+    send_credentials = ("account_sid", "auth_token")
     optional_credentials = ("messaging_service_sid",)
 
     def check_credentials(self, credentials: dict[str, str]) -> dict[str, list[str]]:

@@ -85,7 +85,8 @@ def _vonage_number(number: str) -> str:
 class Vonage(Provider):
     name = ProviderApp.Provider.VONAGE
     label = "Vonage"
-    required_credentials = ("api_key", "api_secret")
+    # Inbound is verified with the optional signature secret only.
+    send_credentials = ("api_key", "api_secret")
     optional_credentials = ("signature_secret", "signature_method")
 
     def check_credentials(self, credentials: dict[str, str]) -> dict[str, list[str]]:

@@ -351,17 +351,16 @@ def test_twilio_stop_opts_out_with_one_twiml_confirmation(admin_client):
     assert OptOut.objects.filter(phone=CUSTOMER).exists()
 
 
-def test_agile_telecom_stop_opts_out_and_queues_the_confirmation_on_the_app(admin_client):
-    app_id = create_app(
-        admin_client, "agiletelecom", {"username": "u", "password": "p"}, "+393331234333"
-    )
+def test_agile_telecom_stop_opts_out_and_a_phone_sends_the_confirmation(admin_client, phone):
+    # An Agile app only receives: the confirmation goes out from a phone instead.
+    app_id = create_app(admin_client, "agiletelecom", {}, "+393331234333")
 
     response = agile_text(app_id, "STOP", "20260514102301")
 
     assert response.content == b"+OK"
     assert OptOut.objects.filter(phone=CUSTOMER, source="keyword").exists()
     reply = Message.objects.get(direction="outbound")
-    assert reply.app_id == app_id
+    assert (reply.app_id, reply.device_id) == (None, phone.device.pk)
     assert "unsubscribed" in reply.body
 
     agile_text(app_id, "START", "20260514102302")
@@ -372,6 +371,17 @@ def test_agile_telecom_stop_opts_out_and_queues_the_confirmation_on_the_app(admi
         ).status_code
         == 202
     )
+
+
+def test_without_a_phone_a_receive_only_app_writes_no_doomed_reply(admin_client):
+    app_id = create_app(admin_client, "agiletelecom", {}, "+393331234333")
+
+    assert agile_text(app_id, "STOP", "20260514102301").content == b"+OK"
+
+    assert OptOut.objects.filter(phone=CUSTOMER, source="keyword").exists()
+    assert not Message.objects.filter(direction="outbound").exists()
+    hit = RuleHit.objects.get()
+    assert "only receives" in json.dumps(hit.actions)
 
 
 def test_two_auto_replying_phones_stop_answering_each_other(admin_client):

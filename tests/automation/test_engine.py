@@ -185,9 +185,13 @@ def test_a_duplicate_inbound_triggers_nothing_again(receive, make_rule):
 
 def test_replies_on_a_provider_app_go_through_that_app(make_rule):
     from messaging.services import InboundSMS, receive_inbound
+    from smsgate.crypto import encrypt_json
     from tests.factories import ProviderAppFactory
 
-    app = ProviderAppFactory(name="Twilio US")
+    app = ProviderAppFactory(
+        name="Twilio US",
+        credentials_encrypted=encrypt_json({"account_sid": "AC" + "1" * 32, "auth_token": "t"}),
+    )
     make_rule(actions=[{"type": "reply", "text": "via {{device}}"}])
 
     result = receive_inbound(

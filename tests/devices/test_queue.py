@@ -71,6 +71,23 @@ def test_hour_and_day_limits_also_hold_messages():
     assert len(poll(MSync(phone))) == 1
 
 
+def test_failed_sends_do_not_use_the_days_budget():
+    phone = paired_device(sims=1)
+    Device.objects.filter(pk=phone.device.pk).update(
+        limit_per_minute=None, limit_per_hour=None, limit_per_day=4
+    )
+    earlier = timezone.now() - timedelta(hours=2)
+    for status in (Status.FAILED, Status.FAILED, Status.FAILED, Status.SENT):
+        OutboundMessageFactory(
+            device=phone.device, sim_slot=1, status=status, dispatched_at=earlier
+        )
+    for _ in range(5):
+        OutboundMessageFactory(device=phone.device, sim_slot=1)
+
+    # Three failed sends are refunded: 4 a day minus the one sent leaves 3.
+    assert len(poll(MSync(phone))) == 3
+
+
 def test_a_message_longer_than_the_limit_goes_alone_when_the_sim_is_idle():
     phone = paired_device(sims=1)
     Device.objects.filter(pk=phone.device.pk).update(limit_per_minute=2)

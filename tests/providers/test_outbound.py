@@ -15,6 +15,8 @@ from werkzeug import Request, Response
 from messaging.models import Message, Status
 from messaging.provider_tasks import send_via_provider, sweep_provider_sends
 from messaging.services import record_status, send_message
+from smsgate.errors import Refused
+from tests.factories import OutboundMessageFactory
 from tests.providers.conftest import TWILIO_SID, TWILIO_TOKEN
 
 pytestmark = pytest.mark.django_db
@@ -262,7 +264,12 @@ def test_africastalking_blacklisted_recipient_is_permanent(at_app, provider_apis
 
 
 def test_agiletelecom_outbound_fails_with_a_clear_reason(agile_app):
-    message = send_message(to="+393351234567", body="Hi", app_id=agile_app.pk)
+    # Sending through an Agile app is refused up front (it only receives); a message queued
+    # on one before that rule still fails with a clear reason.
+    with pytest.raises(Refused) as refused:
+        send_message(to="+393351234567", body="Hi", app_id=agile_app.pk)
+    assert refused.value.code == "app_cannot_send"
+    message = OutboundMessageFactory(to_number="+393351234567", app=agile_app)
     assert send_via_provider(message.pk) == "failed"
     message.refresh_from_db()
     assert "not supported" in message.reason
@@ -287,7 +294,11 @@ def test_an_app_without_credentials_fails_the_message_permanently(db):
     from tests.factories import ProviderAppFactory
 
     app = ProviderAppFactory()
-    message = send_message(to="+254722000333", body="Hi", app_id=app.pk)
+    with pytest.raises(Refused) as refused:
+        send_message(to="+254722000333", body="Hi", app_id=app.pk)
+    assert refused.value.code == "app_cannot_send"
+    # One queued before its credentials were removed fails for good, saying why.
+    message = OutboundMessageFactory(to_number="+254722000333", app=app)
     assert send_via_provider(message.pk) == "failed"
     message.refresh_from_db()
     assert "no account_sid, auth_token credential" in message.reason
