@@ -123,7 +123,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL: str = env.str("REDIS_URL", default="")
 
 if REDIS_URL:
-    from redis.exceptions import ConnectionError as RedisConnectionError
+    from smsgate.channel_layer import redis_channel_layer_hosts
 
     CACHES = {
         "default": {
@@ -134,13 +134,11 @@ if REDIS_URL:
     }
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                # Pooled connections go stale when Redis restarts; retrying once on a new
-                # connection keeps the first websocket after a restart from failing on them.
-                "hosts": [{"address": REDIS_URL, "retry_on_error": [RedisConnectionError]}],
-                "prefix": "smsgate:ch",
-            },
+            # Retries reads and re-joins groups across Redis timeouts and restarts, so a live
+            # inbox socket is not closed by them; the hosts' socket timeouts outlast the
+            # layer's blocking pop (see smsgate/channel_layer.py).
+            "BACKEND": "smsgate.channel_layer.ResilientRedisChannelLayer",
+            "CONFIG": {"hosts": redis_channel_layer_hosts(REDIS_URL), "prefix": "smsgate:ch"},
         }
     }
 else:

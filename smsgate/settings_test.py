@@ -4,6 +4,7 @@ With CI=true the environment carries DATABASE_URL (PostgreSQL) and REDIS_URL (Re
 suite runs on the real servers; without them it runs on SQLite and in-memory layers.
 """
 
+from smsgate.channel_layer import redis_channel_layer_hosts
 from smsgate.settings import *  # noqa: F403
 from smsgate.settings import REDIS_URL
 
@@ -41,7 +42,7 @@ else:
     }
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "smsgate-test"},
+            "BACKEND": "smsgate.channel_layer.ResilientRedisChannelLayer",
+            "CONFIG": {"hosts": redis_channel_layer_hosts(REDIS_URL), "prefix": "smsgate-test"},
         }
     }
