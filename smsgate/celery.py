@@ -11,14 +11,24 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from datetime import timedelta
 from typing import Any
 
 from celery import Celery, Task, signals
+from celery.exceptions import SecurityWarning
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smsgate.settings")
 
 log = logging.getLogger(__name__)
+
+if os.environ.get("SMSGATE_QUICKSTART") == "1":
+    # The quick start is a demo, often run as root in a container or a fresh VM, and dropping
+    # privileges (--uid) would leave the worker unable to write the root-owned SQLite database
+    # and broker files of var/. The risk Celery warns about is a root worker unpickling what
+    # the broker hands it; smsgate accepts JSON only (CELERY_ACCEPT_CONTENT), so the warning
+    # is noise there. Any other run keeps it: a deployment should use its own user.
+    warnings.filterwarnings("ignore", category=SecurityWarning)
 
 # A task id that has started this many times without finishing is dropped (and logged).
 MAX_STARTS_PER_TASK = 5
