@@ -83,6 +83,7 @@ def test_the_quick_start_is_quiet_and_stops_cleanly_on_ctrl_c(tmp_path: Path) ->
             "DJANGO_SETTINGS_MODULE": "smsgate.settings",
             "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
             "PYTHONUNBUFFERED": "1",
+            "SMSGATE_QUICKSTART_CREDENTIALS": str(tmp_path / "credentials.json"),
         }
     )
     env.pop("REDIS_URL", None)
@@ -126,7 +127,8 @@ def test_the_quick_start_is_quiet_and_stops_cleanly_on_ctrl_c(tmp_path: Path) ->
     output = "".join(lines) + rest
     up = next(i for i, line in enumerate(lines) if "smsgate is up" in line)
     assert any("Login:" in line for line in lines[up:]) or "Login:" in rest
-    assert took < 5, output
+    # honcho sends SIGKILL to what is still running 5 s after its SIGTERM (checked below).
+    assert took < 8, output
     for bad in ("ERROR", "exited with", "SIGKILL", "superuser", "No hostname was supplied"):
         assert bad not in output, output
     idle = rest.split("SIGINT received")[0]

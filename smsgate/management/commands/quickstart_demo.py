@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -12,7 +14,13 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from smsgate.services import create_api_key
 
-CREDENTIALS_FILE = settings.VAR_DIR / "quickstart-credentials.json"
+# Overridable so that a test starting the quick start on a scratch database leaves the
+# checkout's own demo login alone.
+CREDENTIALS_FILE = Path(
+    os.environ.get(
+        "SMSGATE_QUICKSTART_CREDENTIALS", settings.VAR_DIR / "quickstart-credentials.json"
+    )
+)
 
 
 def banner(saved: dict[str, str], port: str, headline: str) -> str:
