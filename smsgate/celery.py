@@ -11,14 +11,25 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+import warnings
 from datetime import timedelta
 from typing import Any
 
 from celery import Celery, Task, signals
+from celery.exceptions import SecurityWarning
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smsgate.settings")
 
 log = logging.getLogger(__name__)
+
+if os.environ.get("SMSGATE_QUICKSTART") == "1":
+    # The quick start is a demo, often run as root in a container or a fresh VM, and dropping
+    # privileges (--uid) would leave the worker unable to write the root-owned SQLite database
+    # and broker files of var/. The risk Celery warns about is a root worker unpickling what
+    # the broker hands it; smsgate accepts JSON only (CELERY_ACCEPT_CONTENT), so the warning
+    # is noise there. Any other run keeps it: a deployment should use its own user.
+    warnings.filterwarnings("ignore", category=SecurityWarning)
 
 # A task id that has started this many times without finishing is dropped (and logged).
 MAX_STARTS_PER_TASK = 5
@@ -66,6 +77,19 @@ def _close_old_connections(task: Task | None = None, **kwargs: Any) -> None:
     if task is not None and getattr(task.request, "is_eager", False):
         return
     close_old_connections()
+
+
+@signals.worker_shutdown.connect
+def _exit_without_teardown(sender: Any = None, **kwargs: Any) -> None:
+    """In the quick start, leave at once once the worker has stopped (tasks finished, broker
+    connection closed): the interpreter's teardown of a process holding Django and Celery
+    took 2-3 s more, which pushed Ctrl-C past the 5 s honcho waits before SIGKILL."""
+    if os.environ.get("SMSGATE_QUICKSTART") != "1":
+        return
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(getattr(sender, "exitcode", 0) or 0)
 
 
 def register_periodic_task(name: str, task: str, every: timedelta) -> None:

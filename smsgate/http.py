@@ -140,6 +140,21 @@ def _refusal(address: IPAddress, allow_private: bool) -> str | None:
     return None
 
 
+ALLOW_PRIVATE_SETTING = "SMSGATE_WEBHOOKS_ALLOW_PRIVATE"
+
+
+def _refusal_message(host: str, address: IPAddress, reason: str) -> str:
+    """The refusal, with the setting that would lift it (or the fact that none does): a user
+    whose receiver runs on localhost must learn how to allow it from the message alone."""
+    refused = f"{host} resolves to {address}, {reason}; it is refused."
+    if _refusal(address, allow_private=True) is not None:
+        return f"{refused} {ALLOW_PRIVATE_SETTING}=true does not lift this."
+    return (
+        f"{refused} Private addresses are refused unless {ALLOW_PRIVATE_SETTING}=true "
+        "(meant for development; ./start sets it)."
+    )
+
+
 def _split(url: str) -> tuple[str, str, int]:
     """Scheme, host (no brackets) and port of an http(s) URL; OutboundError when malformed."""
     try:
@@ -191,7 +206,7 @@ def _checked_addresses(
     for address in addresses:
         reason = _refusal(address, allowed)
         if reason is not None:
-            raise UnsafeDestination(f"{host} resolves to {address}, {reason}; it is refused.")
+            raise UnsafeDestination(_refusal_message(host, address, reason))
     return scheme, host, port, addresses
 
 

@@ -7,26 +7,74 @@ from django.conf import settings
 
 from smsgate.errors import InvalidInput
 
+_TOO_SHORT = "it has too few digits"
+_TOO_LONG = "it has too many digits"
+_PARSE_REASONS = {
+    phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: "its country calling code is unknown",
+    phonenumbers.NumberParseException.NOT_A_NUMBER: "it is not made of digits",
+    phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: _TOO_SHORT,
+    phonenumbers.NumberParseException.TOO_SHORT_NSN: _TOO_SHORT,
+    phonenumbers.NumberParseException.TOO_LONG: _TOO_LONG,
+}
+_POSSIBILITY_REASONS = {
+    phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "its country calling code is unknown",
+    phonenumbers.ValidationResult.TOO_SHORT: _TOO_SHORT,
+    phonenumbers.ValidationResult.TOO_LONG: _TOO_LONG,
+    phonenumbers.ValidationResult.INVALID_LENGTH: "no number in its country has that many digits",
+}
+
+
+def example_number(country_code: int | None = None) -> str:
+    """A valid number in E.164 to show next to a refusal: one of the number's own country when
+    known, else of SMSGATE_DEFAULT_REGION, else of the US."""
+    region = settings.SMSGATE_DEFAULT_REGION or "US"
+    if country_code:
+        region = phonenumbers.region_code_for_country_code(country_code)
+    example = phonenumbers.example_number(region) if region != "ZZ" else None
+    if example is None:
+        example = phonenumbers.example_number("US")
+    assert example is not None  # phonenumbers ships an example for every region
+    return phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+
 
 def to_e164(raw: str, *, field: str = "to") -> str:
-    """Parse what an integrator typed into E.164, or raise a 400 naming the field.
+    """Parse what an integrator typed into E.164, or raise a 400 naming the field, saying why
+    the number was refused and showing one that would be accepted.
 
     National input is only accepted when SMSGATE_DEFAULT_REGION says which country it is from.
+    Numbers are checked for a possible length in their country, not against the allocated
+    ranges, so test numbers such as +15551234567 are accepted.
     """
     text = (raw or "").strip()
     if not text:
         raise InvalidInput(field, "A phone number is required.")
     try:
         number = phonenumbers.parse(text, settings.SMSGATE_DEFAULT_REGION)
-    except phonenumbers.NumberParseException:
-        hint = (
-            ""
-            if settings.SMSGATE_DEFAULT_REGION
-            else " Use international format with a leading + (E.164)."
+    except phonenumbers.NumberParseException as exc:
+        if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE and not (
+            settings.SMSGATE_DEFAULT_REGION or text.startswith(("+", "00"))
+        ):
+            why = (
+                "it has no country code: use international format with a leading +"
+                " (E.164), or set SMSGATE_DEFAULT_REGION for national numbers"
+            )
+        else:
+            why = _PARSE_REASONS.get(exc.error_type, "it cannot be read as one")
+        raise InvalidInput(
+            field, f"{text!r} is not a phone number: {why}. Example: {example_number()}."
+        ) from None
+    reason = phonenumbers.is_possible_number_with_reason(number)
+    if reason not in (
+        phonenumbers.ValidationResult.IS_POSSIBLE,
+        phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
+    ):
+        why = _POSSIBILITY_REASONS.get(reason, "it is not possible in its country")
+        example = example_number(number.country_code)
+        raise InvalidInput(
+            field,
+            f"{text!r} is not a possible phone number: {why} "
+            f"(+{number.country_code} numbers look like {example}).",
         )
-        raise InvalidInput(field, f"{text!r} is not a phone number.{hint}") from None
-    if not phonenumbers.is_possible_number(number):
-        raise InvalidInput(field, f"{text!r} is not a possible phone number.")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

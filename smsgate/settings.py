@@ -154,7 +154,11 @@ else:
 
 # --- Celery ---------------------------------------------------------------------------------
 BROKER_DIR = VAR_DIR / "broker"
-CELERY_BROKER_URL: str = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
+# The filesystem broker has no host, but kombu warns ("No hostname was supplied") unless the
+# URL names one.
+CELERY_BROKER_URL: str = env.str(
+    "CELERY_BROKER_URL", default=REDIS_URL or "filesystem://localhost/"
+)
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # A broker that needs no server process: messages are files under var/broker, shared by the
     # web, worker and beat processes of the quick start.
@@ -345,11 +349,21 @@ if SMSGATE_DEFAULT_REGION:
         )
     SMSGATE_DEFAULT_REGION = SMSGATE_DEFAULT_REGION.upper()
 
+_CELERY_LOG_LEVEL = env.str("CELERY_LOG_LEVEL", default="WARNING").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Beat sends a sweep every few seconds and the worker logs receiving and finishing each
+        # one: at INFO an idle platform prints lines forever. Failures are WARNING or ERROR and
+        # still show; CELERY_LOG_LEVEL=INFO brings the per-task lines back.
+        **{
+            name: {"level": _CELERY_LOG_LEVEL}
+            for name in ("celery.beat", "celery.worker.strategy", "celery.app.trace")
+        },
+    },
 }

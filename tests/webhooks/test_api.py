@@ -142,6 +142,8 @@ def test_private_urls_are_refused_at_creation(url: str, admin_client: APIClient)
     response = admin_client.post("/api/v1/webhooks", {"url": url}, format="json")
     assert response.status_code == 400
     assert "url" in response.json()["error"]["fields"]
+    # The refusal tells a user how to allow a receiver on their own machine.
+    assert "SMSGATE_WEBHOOKS_ALLOW_PRIVATE" in str(response.json()["error"]["fields"]["url"])
     assert Endpoint.objects.count() == 0
 
 

@@ -50,6 +50,21 @@ UNSAFE = [
 
 
 @pytest.mark.parametrize("url", UNSAFE)
+def test_every_refusal_names_the_setting_that_allows_private_addresses(
+    url: str, settings: Any
+) -> None:
+    settings.SMSGATE_WEBHOOKS_ALLOW_PRIVATE = False
+    with pytest.raises(http.UnsafeDestination, match="SMSGATE_WEBHOOKS_ALLOW_PRIVATE=true"):
+        http.check_destination(url)
+
+
+def test_a_metadata_refusal_says_the_setting_does_not_lift_it() -> None:
+    with pytest.raises(http.UnsafeDestination) as refused:
+        http.check_destination("http://169.254.169.254/", allow_private=True)
+    assert "SMSGATE_WEBHOOKS_ALLOW_PRIVATE=true does not lift this" in str(refused.value)
+
+
+@pytest.mark.parametrize("url", UNSAFE)
 def test_it_refuses_non_public_destinations(url: str, settings: Any) -> None:
     settings.SMSGATE_WEBHOOKS_ALLOW_PRIVATE = False
     with pytest.raises(http.UnsafeDestination):

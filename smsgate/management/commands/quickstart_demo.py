@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -12,7 +14,35 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from smsgate.services import create_api_key
 
-CREDENTIALS_FILE = settings.VAR_DIR / "quickstart-credentials.json"
+# Overridable so that a test starting the quick start on a scratch database leaves the
+# checkout's own demo login alone.
+CREDENTIALS_FILE = Path(
+    os.environ.get(
+        "SMSGATE_QUICKSTART_CREDENTIALS", settings.VAR_DIR / "quickstart-credentials.json"
+    )
+)
+
+
+def banner(saved: dict[str, str], port: str, headline: str) -> str:
+    """The lines a new user needs: where to go, how to log in, and a request to try."""
+    base = f"http://127.0.0.1:{port}"
+    password = saved.get("password", "(the one you set)")
+    api_key = saved.get("api_key", "(see the API keys page)")
+    return "\n".join(
+        [
+            "",
+            headline,
+            f"  Dashboard:  {base}/",
+            f"  Login:      admin / {password}",
+            f"  API key:    {api_key}",
+            f"  API docs:   {base}/api/docs/",
+            "  Try it:",
+            f"    curl -H 'Authorization: Bearer {api_key}' "
+            "-H 'Content-Type: application/json' "
+            f'-d \'{{"to":"+15551234567","body":"hi"}}\' {base}/api/v1/messages',
+            "",
+        ]
+    )
 
 
 class Command(BaseCommand):
@@ -33,22 +63,5 @@ class Command(BaseCommand):
             saved["api_key"] = create_api_key(name="quick start", role="admin").plaintext
         CREDENTIALS_FILE.write_text(json.dumps(saved))
         CREDENTIALS_FILE.chmod(0o600)
-        base = f"http://127.0.0.1:{options['port']}"
-        password = saved.get("password", "(the one you set)")
-        self.stdout.write(
-            "\n".join(
-                [
-                    "",
-                    "smsgate is starting (web, worker and beat; Ctrl-C stops them all).",
-                    f"  Dashboard:  {base}/",
-                    f"  Login:      admin / {password}",
-                    f"  API key:    {saved['api_key']}",
-                    f"  API docs:   {base}/api/docs/",
-                    "  Try it:",
-                    f"    curl -H 'Authorization: Bearer {saved['api_key']}' "
-                    "-H 'Content-Type: application/json' "
-                    f'-d \'{{"to":"+15551234567","body":"hi"}}\' {base}/api/v1/messages',
-                    "",
-                ]
-            )
-        )
+        headline = "smsgate is starting (web, worker and beat; Ctrl-C stops them all)."
+        self.stdout.write(banner(saved, str(options["port"]), headline))
