@@ -11,7 +11,7 @@ from dashboard import queries, services
 from dashboard.access import staff_required
 from dashboard.views.common import paginate, query_without_page, render_page
 from messaging import services as messaging
-from messaging.models import Conversation
+from messaging.models import Conversation, OptOut
 from smsgate.errors import DomainError
 
 
@@ -84,6 +84,8 @@ def _render_thread(
         "limit": queries.THREAD_LIMIT,
         "send_error": error,
         "draft": draft,
+        # Said before the user types: a reply to an opted-out number could only be refused.
+        "opted_out": OptOut.objects.filter(phone=conversation.phone).first(),
     }
     status = error.status_code if error else 200
     return render_page(request, "dashboard/thread.html", context, section="inbox", status=status)
