@@ -11,7 +11,7 @@ from dashboard import queries, services
 from dashboard.access import staff_required
 from dashboard.views.common import paginate, query_without_page, render_page
 from messaging import services as messaging
-from messaging.models import Conversation, OptOut
+from messaging.models import Conversation
 from smsgate.errors import DomainError
 
 
@@ -85,7 +85,7 @@ def _render_thread(
         "send_error": error,
         "draft": draft,
         # Said before the user types: a reply to an opted-out number could only be refused.
-        "opted_out": OptOut.objects.filter(phone=conversation.phone).first(),
+        "opted_out_at": getattr(conversation, "opted_out_at", None),
     }
     status = error.status_code if error else 200
     return render_page(request, "dashboard/thread.html", context, section="inbox", status=status)
