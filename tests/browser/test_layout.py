@@ -18,7 +18,7 @@ from messaging.models import Conversation, InboundRequest
 from smsgate.services import create_api_key
 from tests.browser.conftest import DESKTOP, PHONE, off_the_loop, screenshot
 from tests.browser.phone import SimulatedPhone
-from tests.factories import OptOutFactory, ProviderAppFactory, paired_device
+from tests.factories import ConversationFactory, OptOutFactory, ProviderAppFactory, paired_device
 from webhooks import services as webhooks
 from webhooks.delivery import attempt_delivery
 from webhooks.models import Delivery
@@ -42,7 +42,9 @@ HEADER_ROWS = """() => {
     const r = e.getBoundingClientRect();
     return r.top > middle || r.bottom < middle;
   });
-  return 1 + off.length;
+  const ul = bar.querySelector('nav ul');
+  const crowded = ul.offsetParent !== null && ul.scrollWidth > ul.clientWidth;
+  return 1 + off.length + (crowded ? 1 : 0);
 }"""
 
 
@@ -79,6 +81,7 @@ def _realistic_data(server_url: str, admin_user: User, httpserver: HTTPServer) -
         body=b"From=%2B15550001111&Body=" + b"hello+" * 200,
     )
     OptOutFactory(phone="+15550004444")
+    opted_out = ConversationFactory(phone="+15550004444", tags=["moved-away"])
     rule = automation.create_rule(
         name="Opening hours",
         match={"keywords": ["HOURS", "OPEN"]},
@@ -96,6 +99,7 @@ def _realistic_data(server_url: str, admin_user: User, httpserver: HTTPServer) -
         "home": "/",
         "inbox": "/inbox/",
         "thread": f"/inbox/{conversation.pk}/",
+        "thread-opted-out": f"/inbox/{opted_out.pk}/",
         "broadcasts": "/broadcasts/",
         "broadcast": f"/broadcasts/{broadcast.pk}/",
         "opt-outs": "/opt-outs/",
@@ -153,3 +157,18 @@ def test_the_phone_menu_opens_and_shows_every_section(admin_page: Any) -> None:
     expect(page.locator(".topbar nav a[href='/api/docs/']")).to_be_visible()
     assert page.evaluate(OVERFLOW) <= 0
     screenshot(page, "layout-phone-menu")
+
+
+def test_the_desktop_header_has_room_for_one_more_link(admin_page: Any) -> None:
+    page = admin_page
+    page.goto("/inbox/")
+    add_link = """label => {
+      const li = document.createElement('li');
+      li.innerHTML = `<a href="#">${label}</a>`;
+      document.querySelector('.topbar nav ul').append(li);
+    }"""
+    page.evaluate(add_link, "Provider apps")
+    assert page.evaluate(HEADER_ROWS) == 1
+    # and the check notices a header that no longer fits
+    page.evaluate(add_link, "A very long section name that cannot fit")
+    assert page.evaluate(HEADER_ROWS) > 1
