@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from devices.models import Device
-from messaging.models import Conversation, Direction, InboundRequest, Message, Status
+from messaging.models import Conversation, Direction, InboundRequest, Message, OptOut, Status
 
 THREAD_LIMIT = 200
 
@@ -35,8 +35,12 @@ def list_conversations(*, search: str = "", device_id: str = "") -> QuerySet[Con
 
 
 def get_conversation(conversation_id: str) -> Conversation | None:
+    """The conversation with its line, and `opted_out_at` (when the contact opted out, or
+    None), so the thread can say so before the user types, without a query of its own."""
+    opted_out = OptOut.objects.filter(phone=OuterRef("phone")).values("at")[:1]
     return (
         Conversation.objects.select_related("last_message", "device", "app")
+        .annotate(opted_out_at=Subquery(opted_out))
         .filter(pk=conversation_id)
         .first()
     )

@@ -1,5 +1,7 @@
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import path
+from django.views.generic import RedirectView
 
 from dashboard.views import (
     broadcasts,
@@ -17,6 +19,12 @@ from dashboard.views import (
 app_name = "dashboard"
 
 urlpatterns = [
+    # Browsers ask for /favicon.ico whatever the page links; send them to the SVG icon.
+    path(
+        "favicon.ico",
+        RedirectView.as_view(url=static("dashboard/favicon.svg"), permanent=True),
+        name="favicon",
+    ),
     path(
         "login/",
         auth_views.LoginView.as_view(template_name="registration/login.html"),

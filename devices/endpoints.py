@@ -249,7 +249,7 @@ def _smssync_results(request: HttpRequest, body: bytes, secret: str) -> Answer:
         message = by_uuid.get(result.uuid)
         if message is None:
             continue
-        detail = f"SMSSync: {result.raw}"[:500]
+        detail = f"SMSSync: {result.describe()}"[:500]
         if result.sent_result_code in _SENT_CODES:
             # The app repeats results on every result poll; an already sent message needs no
             # second "sent" event.

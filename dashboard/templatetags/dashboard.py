@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import template
 from django.urls import NoReverseMatch, reverse
 
@@ -67,3 +69,10 @@ def line_of(message: Message) -> str:
     if message.app_id and message.app is not None:
         return message.app.name
     return ""
+
+
+@register.filter
+def last_attempt(delivery: Any) -> Any:
+    """The delivery's latest attempt, from its prefetched attempts (no query of its own)."""
+    attempts = list(delivery.attempts.all())
+    return attempts[-1] if attempts else None

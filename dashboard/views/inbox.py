@@ -88,6 +88,8 @@ def _render_thread(
         "draft": draft,
         "can_reply": can_reply_to(conversation.phone),
         "receive_only": _receive_only_line(conversation),
+        # Said before the user types: a reply to an opted-out number could only be refused.
+        "opted_out_at": getattr(conversation, "opted_out_at", None),
     }
     status = error.status_code if error else 200
     return render_page(request, "dashboard/thread.html", context, section="inbox", status=status)

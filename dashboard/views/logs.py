@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterable
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
@@ -10,11 +12,25 @@ from django.views.decorators.http import require_GET
 from dashboard import queries
 from dashboard.access import admin_required
 from dashboard.views.common import paginate, query_without_page, render_page
-from messaging.models import InboundRequest
+from messaging.models import InboundRequest, ProviderApp
 from smsgate import jsonbody
 
 # Shown in the page; the rest of a large body is summarised rather than sent to the browser.
 MAX_SHOWN_BODY = 64 * 1024
+# A provider's receive URL names the app; refused requests may not be linked to it, so the
+# name is looked up from the path.
+APP_PATH = re.compile(r"^/api/sms/apps/(?P<app_id>[^/]+)/receive/?$")
+
+
+def name_apps(entries: Iterable[InboundRequest]) -> None:
+    """Set `app_name` on each entry whose path is a provider app's receive URL (one query for
+    the whole page, whether or not the request was linked to the app)."""
+    rows = list(entries)
+    ids = {m["app_id"] for r in rows if (m := APP_PATH.match(r.path))}
+    names = dict(ProviderApp.objects.filter(pk__in=ids).values_list("pk", "name")) if ids else {}
+    for r in rows:
+        match = APP_PATH.match(r.path)
+        r.app_name = names.get(match["app_id"], "") if match else ""  # type: ignore[attr-defined]
 
 
 @admin_required
@@ -22,8 +38,10 @@ MAX_SHOWN_BODY = 64 * 1024
 def log_list(request: HttpRequest) -> HttpResponse:
     source = request.GET.get("source", "")[:20]
     outcome = request.GET.get("outcome", "")[:10]
+    page = paginate(request, queries.list_inbound_requests(source=source, outcome=outcome))
+    name_apps(page.object_list)
     context = {
-        "page": paginate(request, queries.list_inbound_requests(source=source, outcome=outcome)),
+        "page": page,
         "source": source,
         "outcome": outcome,
         "sources": queries.INBOUND_SOURCES,

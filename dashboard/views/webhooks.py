@@ -66,7 +66,7 @@ def webhook_detail(request: HttpRequest, endpoint_id: str) -> HttpResponse:
         return _render(request, exc.status_code, error=exc)
     deliveries = (
         Delivery.objects.filter(endpoint=endpoint)
-        .select_related("event")
+        .select_related("event", "event__message")
         .prefetch_related(Prefetch("attempts", queryset=Attempt.objects.order_by("at", "id")))
         .order_by("-id")
     )

@@ -150,6 +150,21 @@ class MessageResult:
     delivered_result_code: int | None
     raw: dict[str, Any]
 
+    def describe(self) -> str:
+        """The result as a person reads it in a message's events ("sent (result code -1),
+        delivered"), rather than the dict the app posted."""
+        sent = self.sent_result_code in (None, 0, -1)  # Android's RESULT_OK is -1
+        text = "sent" if sent else "failed"
+        if self.sent_result_code is not None:
+            text += f" (result code {self.sent_result_code})"
+        if self.sent_result_message and not sent:
+            text += f": {self.sent_result_message}"
+        if self.delivered_result_code == -1:
+            text += ", delivered"
+        elif self.delivered_result_code is not None:
+            text += f", delivery report code {self.delivered_result_code}"
+        return text
+
 
 def _code(entry: dict[str, Any], key: str) -> int | None:
     value = entry.get(key)

@@ -234,7 +234,34 @@ function connectLive() {
   if (card) setInterval(() => refreshBroadcast(card), 10000);
 }
 
+/* The phone-width header: the Menu button opens and closes the links and account panel. */
+function wireMenu() {
+  const button = document.querySelector("[data-menu-toggle]");
+  if (!button) return;
+  const bar = button.closest(".topbar");
+  button.addEventListener("click", () => {
+    const open = !bar.classList.contains("menu-open");
+    bar.classList.toggle("menu-open", open);
+    button.setAttribute("aria-expanded", String(open));
+  });
+}
+
+/* Copy buttons next to long ids: copy the text, say so for a moment. */
+function wireCopyButtons() {
+  document.querySelectorAll("[data-copy]").forEach((button) => {
+    button.hidden = !navigator.clipboard;
+    button.addEventListener("click", async () => {
+      await navigator.clipboard.writeText(button.dataset.copy);
+      const label = button.textContent;
+      button.textContent = "Copied";
+      setTimeout(() => { button.textContent = label; }, 1500);
+    });
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  wireMenu();
+  wireCopyButtons();
   wireSegmentCounters();
   wireConfirmations();
   connectLive();

@@ -420,3 +420,25 @@ def test_built_in_help_reply_comes_back_in_the_same_answer(smssync_client, phone
     assert len(replies) == 1 and replies[0]["to"] == "+254722000333"
     reply = Message.objects.get(uuid=replies[0]["uuid"])
     assert reply.status == Status.DISPATCHED and reply.device_id == phone.device.pk
+
+
+def test_results_are_recorded_as_readable_event_details(smssync_client, phone):
+    sent = OutboundMessageFactory(device=phone.device, status=Status.DISPATCHED)
+    failed = OutboundMessageFactory(device=phone.device, status=Status.DISPATCHED)
+    results = [
+        {"uuid": str(sent.uuid), "sent_result_code": -1, "delivered_result_code": -1},
+        {"uuid": str(failed.uuid), "sent_result_code": 1, "sent_result_message": "No service"},
+    ]
+    smssync_client.post(
+        f"/api/sms/smssync?task=result&secret={phone.secret}",
+        data=json.dumps({"message_result": results}),
+        content_type="application/json",
+    )
+
+    assert list(sent.events.values_list("detail", flat=True)) == [
+        "SMSSync: sent (result code -1), delivered",
+        "SMSSync: sent (result code -1), delivered",
+    ]
+    assert list(failed.events.values_list("detail", flat=True)) == [
+        "SMSSync: failed (result code 1): No service"
+    ]
