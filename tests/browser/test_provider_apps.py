@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from messaging.models import ProviderApp
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import PHONE, screenshot
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -39,3 +39,11 @@ def test_create_a_provider_app_and_copy_its_receive_url(admin_page: Any, server_
     assert page.evaluate("navigator.clipboard.readText()") == url
     assert "at-key-secret" not in page.content() and "at-token-secret" not in page.content()
     screenshot(page, "provider-apps")
+    # On a phone the card keeps the receive URL and its button in view, no sideways scrolling.
+    page.set_viewport_size(PHONE)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    expect(row.get_by_role("button", name="Copy")).to_be_in_viewport()
+    page.click("text=Add a provider app")
+    page.select_option("#app-provider", "twilio")
+    expect(page.locator("#cred-twilio-messaging_service_sid")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
