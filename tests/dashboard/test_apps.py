@@ -220,3 +220,16 @@ def test_an_unknown_app_is_a_message_not_an_error_page(admin_web: Client) -> Non
     response = csrf_post(admin_web, "/apps/app_nope/delete/")
     assert response.status_code == 302
     assert "There is no provider app" in admin_web.get("/apps/").content.decode()
+
+
+def test_an_africas_talking_app_with_a_token_says_to_add_it_to_the_url(
+    admin_web: Client,
+) -> None:
+    create_provider_app(
+        provider="africastalking",
+        name="AT",
+        credentials={"username": "acme", "api_key": "at-key", "token": "at-token-secret"},
+    )
+    html = admin_web.get("/apps/").content.decode()
+    assert "Add <code>?token=</code>" in html
+    assert "at-token-secret" not in html
