@@ -4,6 +4,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from dashboard.views import (
+    apps,
     broadcasts,
     devices,
     home,
@@ -65,6 +66,11 @@ urlpatterns = [
     path("devices/new/", devices.device_create, name="device-create"),
     path("devices/<str:device_id>/rotate/", devices.device_rotate, name="device-rotate"),
     path("devices/<str:device_id>/enabled/", devices.device_toggle, name="device-toggle"),
+    path("apps/", apps.app_list, name="apps"),
+    path("apps/new/", apps.app_create, name="app-create"),
+    path("apps/<str:app_id>/", apps.app_edit, name="app-edit"),
+    path("apps/<str:app_id>/enabled/", apps.app_toggle, name="app-toggle"),
+    path("apps/<str:app_id>/delete/", apps.app_delete, name="app-delete"),
     path("webhooks/", webhooks.webhook_list, name="webhooks"),
     path("webhooks/new/", webhooks.webhook_create, name="webhook-create"),
     path(

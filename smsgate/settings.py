@@ -286,10 +286,14 @@ SPECTACULAR_SETTINGS = {
         "MessageStatusEnum": "messaging.models.Status",
         "RoleEnum": "smsgate.models.Role",
     },
-    # Every operation documents the error envelope for the 4xx it can answer (smsgate/openapi.py).
+    # Every operation documents the error envelope for the 4xx it can answer (smsgate/openapi.py)
+    # and has a tag and a summary (openapi_tags.py). The phone and provider doors are added last
+    # (openapi_doors.py): they answer in their protocols' shapes, not the API's envelope.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
+        "smsgate.openapi_tags.add_tags_and_summaries",
         "smsgate.openapi.add_error_responses",
+        "smsgate.openapi_doors.add_doors",
     ],
 }
 

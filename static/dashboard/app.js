@@ -67,6 +67,36 @@ function wireConfirmations() {
   });
 }
 
+function wireProviderForms() {
+  /* Only the chosen provider's credential fields are shown (and submitted by name prefix). */
+  document.querySelectorAll("[data-app-form]").forEach((form) => {
+    const select = form.querySelector("[data-provider-select]");
+    const update = () => form.querySelectorAll("[data-provider-fields]").forEach((set) => {
+      set.hidden = set.dataset.providerFields !== select.value;
+    });
+    select.addEventListener("change", update);
+    update();
+  });
+}
+
+function wireCopyButtons() {
+  document.addEventListener("click", async (event) => {
+    const button = event.target instanceof Element ? event.target.closest("[data-copy]") : null;
+    const source = button && document.querySelector(button.dataset.copy);
+    if (!source) return;
+    const text = source.textContent.trim();
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch (err) {
+      /* No clipboard API (plain http on another host): select it so Ctrl-C copies. */
+      window.getSelection().selectAllChildren(source);
+      document.execCommand("copy");
+    }
+    button.textContent = "Copied";
+    setTimeout(() => { button.textContent = "Copy"; }, 2000);
+  });
+}
+
 /* --- live updates over /ws/inbox/ --- */
 function csrfToken() {
   const m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
@@ -264,6 +294,8 @@ document.addEventListener("DOMContentLoaded", () => {
   wireCopyButtons();
   wireSegmentCounters();
   wireConfirmations();
+  wireProviderForms();
+  wireCopyButtons();
   connectLive();
   const thread = document.querySelector("[data-thread]");
   if (thread && thread.lastElementChild) thread.lastElementChild.scrollIntoView({block: "end"});
