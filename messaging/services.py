@@ -114,7 +114,7 @@ def _sticky_route(conversation: Conversation | None) -> Route | None:
 
 def _pool_route() -> Route:
     """An online enabled device, the least busy first; none online leaves the message in the
-    shared queue, where the first device to poll claims it (CONTRACT §2: limits hold messages
+    shared queue, where the first device to poll claims it (docs/api.md#sending: limits hold messages
     in the queue rather than refusing them)."""
     # One query on the hot path: the SIM with its device; a device without SIMs only when no
     # online device has one.
