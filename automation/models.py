@@ -12,7 +12,7 @@ def new_hit_id() -> str:
 
 
 class Rule(models.Model):
-    """One automation rule (CONTRACT §9).
+    """One automation rule (docs/automation.md#rules).
 
     `match` holds the conditions (`keywords`, `contains`, `regex`, `sender`, `device_id`; all
     given must hold) and `actions` the ordered list of things to do; both are validated by

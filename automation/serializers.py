@@ -1,4 +1,4 @@
-"""Shapes of the automation and opt-out API (CONTRACT §9). Serializers validate shape only;
+"""Shapes of the automation and opt-out API (docs/automation.md). Serializers validate shape only;
 the services validate conditions and actions (so the API and the dashboard agree)."""
 
 from __future__ import annotations

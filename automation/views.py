@@ -1,4 +1,4 @@
-"""The rules API, the dry run, the rule hit log and the opt-out list (CONTRACT §9).
+"""The rules API, the dry run, the rule hit log and the opt-out list (docs/automation.md).
 
 Thin: parse, authorise, call a service, render. Rules are admin-only (the default permission);
 staff may read and add opt-outs (a customer asking on the phone), only admins remove one.

@@ -1,4 +1,4 @@
-"""Who may open which page (CONTRACT §10).
+"""Who may open which page (docs/dashboard.md#logging-in-and-roles).
 
 Staff (any active user) work the inbox, send and run broadcasts; admins (superusers) also manage
 devices, webhooks, rules, API keys and read the raw inbound log. A staff member opening an admin

@@ -32,7 +32,7 @@ Outcome = InboundRequest.Outcome
 SMSSYNC_POLL_LIMIT = 50
 MSYNC_POLL_LIMIT = 50
 # Android result codes the SMSSync app reports: RESULT_OK is -1; the shipped app never fills
-# sent_result_code, so 0 (its default) also means "sent" (protocols.md §1.5).
+# sent_result_code, so 0 (its default) also means "sent" (docs/phones/smssync.md#task-result).
 _SENT_CODES = (None, 0, -1)
 
 

@@ -1,4 +1,4 @@
-"""Shapes of the devices API (CONTRACT §4). Serializers validate; they never change anything."""
+"""Shapes of the devices API (docs/api.md#devices). Serializers validate; they never change anything."""
 
 from __future__ import annotations
 

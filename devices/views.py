@@ -1,4 +1,4 @@
-"""The devices API (CONTRACT §4, admin only) and the phone endpoints (§5, §6). Thin."""
+"""The devices API (docs/api.md#devices, admin only) and the phone endpoints. Thin."""
 
 from __future__ import annotations
 

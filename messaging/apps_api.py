@@ -1,4 +1,4 @@
-"""`/api/v1/apps`: cloud number accounts (CONTRACT §7). Admin only, like the default."""
+"""`/api/v1/apps`: cloud number accounts (docs/providers/README.md). Admin only, like the default."""
 
 from __future__ import annotations
 

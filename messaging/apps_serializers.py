@@ -1,4 +1,4 @@
-"""Shapes of the provider apps API (CONTRACT §7). Credentials go in and never come out."""
+"""Shapes of the provider apps API (docs/providers/README.md). Credentials go in and never come out."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """GSM 03.38 encoding choice and segment counting, as Twilio's calculator counts them.
 
-protocols.md §7.3: a message is GSM-7 only if every character is in the basic or extension
+docs/api.md#encoding-and-segments: a message is GSM-7 only if every character is in the basic or extension
 table; one other character (a curly quote, a non-breaking space, an emoji) turns the whole
 message into UCS-2 and roughly halves what fits in a segment, which doubles its price.
 A character (an escape pair, a surrogate pair, a whole grapheme) is never split between

@@ -1,4 +1,4 @@
-"""`Idempotency-Key` (CONTRACT §2): the same key and body replay the first response (200);
+"""`Idempotency-Key` (docs/api.md#idempotency): the same key and body replay the first response (200);
 the same key with another body is a 409. Records are kept SMSGATE_IDEMPOTENCY_TTL_HOURS.
 
 Keys belong to the caller (one API key, or one dashboard user): two integrators may use the

@@ -100,7 +100,7 @@ class Conversation(models.Model):
 class Message(models.Model):
     """An SMS in either direction.
 
-    Outbound life cycle (CONTRACT §2); a status never moves backwards, and late or
+    Outbound life cycle (docs/api.md#message-statuses); a status never moves backwards, and late or
     out-of-order reports are recorded as events without being applied::
 
         scheduled ──► queued ──► dispatched ──► sent ──► delivered

@@ -1,4 +1,4 @@
-"""The suppression list: numbers that asked not to be texted (CONTRACT §9).
+"""The suppression list: numbers that asked not to be texted (docs/automation.md#opt-outs).
 
 `send_message` refuses an opted-out recipient (422 `recipient_opted_out`), so the API, the
 dashboard, bulk sends and automation all honour the list through that one check. Opting out

@@ -1,4 +1,4 @@
-"""`ANY /api/sms/apps/{app_id}/receive`: what cloud providers post to us (CONTRACT §7).
+"""`ANY /api/sms/apps/{app_id}/receive`: what cloud providers post to us (docs/providers/README.md#the-receive-url).
 
 Thin: find the app, log the raw request, hand it to the app's provider module, answer in the
 provider's shape. Every request ends up in the raw log with its outcome, refused or not.

@@ -1,4 +1,4 @@
-"""Shapes of the messaging API (CONTRACT §2–3). Serializers validate; they never send."""
+"""Shapes of the messaging API (docs/api.md#sending, docs/api.md#reading). Serializers validate; they never send."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Which status changes are allowed: a status never moves backwards (CONTRACT §2)."""
+"""Which status changes are allowed: a status never moves backwards (docs/api.md#message-statuses)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The send and read API (CONTRACT §2–3). Thin: parse, authorise, call a service, render."""
+"""The send and read API (docs/api.md#sending, docs/api.md#reading). Thin: parse, authorise, call a service, render."""
 
 from __future__ import annotations
 

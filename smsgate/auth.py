@@ -1,4 +1,4 @@
-"""API-key authentication and the two roles (CONTRACT §0, §10).
+"""API-key authentication and the two roles (docs/api.md#authentication-and-roles).
 
 Integrators send `Authorization: Bearer <key>` or `X-API-Key: <key>`. Dashboard pages calling
 the API use their session (with CSRF). Either way the view sees a `Principal` with a role.

@@ -1,4 +1,4 @@
-"""One error envelope for every API error (CONTRACT §0).
+"""One error envelope for every API error (docs/api.md#errors).
 
 `{"error": {"code": "<snake_case>", "message": "<sentence>", "fields": {...}}}`
 

@@ -1,4 +1,4 @@
-"""The registry behind `GET /metrics` (CONTRACT §1), in Prometheus text format.
+"""The registry behind `GET /metrics` (docs/api.md#health-metrics-and-api-docs), in Prometheus text format.
 
 Apps add what they know with `register_collector`: a callable returning metric families, or a
 prometheus_client `Collector`. Collectors read the database at scrape time rather than keeping

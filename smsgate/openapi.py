@@ -1,7 +1,7 @@
 """OpenAPI document fixes that apply to every operation (drf-spectacular postprocessing hooks).
 
 drf-spectacular only documents the success responses a view declares, but every API operation
-can also answer with the error envelope of CONTRACT §0 (bad input, missing key, wrong role,
+can also answer with the error envelope of docs/api.md#errors (bad input, missing key, wrong role,
 unknown id, throttling, ...). The fuzz suite (tests/fuzz) checks that each response's status
 code and body are described by the document, so the envelope is added here once instead of on
 every `extend_schema`.
@@ -30,7 +30,7 @@ ERROR_STATUSES: dict[str, str] = {
 
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "description": "The error envelope every API error uses (CONTRACT §0).",
+    "description": "The error envelope every API error uses.",
     "properties": {
         "error": {
             "type": "object",

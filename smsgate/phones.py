@@ -1,4 +1,4 @@
-"""Phone numbers at the boundary: everything is stored as E.164 (CONTRACT §0)."""
+"""Phone numbers at the boundary: everything is stored as E.164 (docs/api.md#phone-numbers)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""smsgate settings: everything comes from the environment (CONTRACT §11).
+"""smsgate settings: everything comes from the environment (docs/operations.md#configuration).
 
 The defaults need no server at all (SQLite under var/, an in-memory channel layer, a
 filesystem Celery broker), so a fresh clone starts with one command. Setting DATABASE_URL and
@@ -303,7 +303,7 @@ SMSGATE_DEFAULT_REGION: str | None = env.str("SMSGATE_DEFAULT_REGION", default="
 SMSGATE_DEVICE_OFFLINE_AFTER: int = env.int("SMSGATE_DEVICE_OFFLINE_AFTER", default=300)
 SMSGATE_DISPATCH_TIMEOUT: int = env.int("SMSGATE_DISPATCH_TIMEOUT", default=3600)
 SMSGATE_AUTOREPLY_LIMIT: int = env.int("SMSGATE_AUTOREPLY_LIMIT", default=5)
-# Built-in STOP/START/HELP handling (CONTRACT §9) and its texts; empty texts use the defaults
+# Built-in STOP/START/HELP handling (docs/automation.md#built-in-compliance-stop-start-help) and its texts; empty texts use the defaults
 # in automation/engine.py.
 SMSGATE_COMPLIANCE_ENABLED: bool = env.bool("SMSGATE_COMPLIANCE_ENABLED", default=True)
 SMSGATE_OPTOUT_CONFIRMATION: str = env.str("SMSGATE_OPTOUT_CONFIRMATION", default="")
@@ -316,7 +316,7 @@ SMSGATE_RULE_HIT_RETENTION_DAYS: int = env.int("SMSGATE_RULE_HIT_RETENTION_DAYS"
 SMSGATE_WEBHOOK_RETENTION_DAYS: int = env.int("SMSGATE_WEBHOOK_RETENTION_DAYS", default=30)
 SMSGATE_RAW_LOG_RETENTION_DAYS: int = env.int("SMSGATE_RAW_LOG_RETENTION_DAYS", default=30)
 SMSGATE_WEBHOOKS_ALLOW_PRIVATE: bool = env.bool("SMSGATE_WEBHOOKS_ALLOW_PRIVATE", default=False)
-# Webhook request timeout in seconds (CONTRACT §8: 15 s; the `form` format always allows 30 s)
+# Webhook request timeout in seconds (docs/webhooks.md#retries-and-automatic-disabling: 15 s; the `form` format always allows 30 s)
 # and the delays between attempts (Svix's schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h).
 SMSGATE_WEBHOOKS_TIMEOUT: float = env.float("SMSGATE_WEBHOOKS_TIMEOUT", default=15.0)
 SMSGATE_WEBHOOKS_RETRY_SCHEDULE: list[int] = env.list(

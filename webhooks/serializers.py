@@ -1,4 +1,4 @@
-"""Shapes of the webhooks API (CONTRACT §8). Serializers check types; services decide."""
+"""Shapes of the webhooks API (docs/webhooks.md). Serializers check types; services decide."""
 
 from __future__ import annotations
 

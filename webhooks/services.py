@@ -318,7 +318,7 @@ def _line(message: Message) -> dict[str, Any]:
 
 
 def message_event_data(message: Message, event_type: str) -> dict[str, Any]:
-    """The `data` of the standard format (CONTRACT §8), a snapshot of the message now."""
+    """The `data` of the standard format (docs/webhooks.md#standard-format-signed-json), a snapshot of the message now."""
     data: dict[str, Any] = {
         "messageId": message.pk,
         **_line(message),

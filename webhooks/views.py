@@ -1,4 +1,4 @@
-"""The webhooks API (CONTRACT §8): admin only. Thin: parse, call a service, render."""
+"""The webhooks API (docs/webhooks.md#managing-endpoints-and-deliveries): admin only. Thin: parse, call a service, render."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""MSync: smsgate's own JSON protocol for phone clients (CONTRACT §6). Parsing only."""
+"""MSync: smsgate's own JSON protocol for phone clients (docs/phones/msync.md). Parsing only."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SMSSync (ushahidi/SMSSync 3.x) as the Android app really speaks it (protocols.md §1).
+"""SMSSync (ushahidi/SMSSync 3.x) as the Android app really speaks it (docs/phones/smssync.md).
 
 Quirks handled here: the body may be form-encoded, JSON (all values strings) or XML sent with a
 JSON content type, so the format is told from the body itself; `sent_timestamp` is in

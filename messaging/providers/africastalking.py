@@ -1,4 +1,4 @@
-"""Africa's Talking SMS (protocols.md §4).
+"""Africa's Talking SMS (docs/providers/africastalking.md).
 
 Incoming messages and delivery reports are form POSTs to the callback URLs set in the
 dashboard. They carry no signature, so an app can require a shared token in the URL query

@@ -1,4 +1,4 @@
-"""Twilio Programmable Messaging (protocols.md §2).
+"""Twilio Programmable Messaging (docs/providers/twilio.md).
 
 Incoming messages and status callbacks arrive on the same receive URL, signed with
 `X-Twilio-Signature` (HMAC-SHA1 of the URL Twilio called plus every POST parameter, with the

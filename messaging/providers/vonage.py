@@ -1,4 +1,4 @@
-"""Vonage (Nexmo) SMS API (protocols.md §3).
+"""Vonage (Nexmo) SMS API (docs/providers/vonage.md).
 
 Inbound messages and delivery receipts come as a GET query, a form POST or a JSON POST
 (the dashboard's "webhook format"), optionally signed with `sig`. Long messages arrive one

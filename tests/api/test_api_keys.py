@@ -1,4 +1,4 @@
-"""API keys: the create_api_key command and the admin-only REST API (CONTRACT §0–1)."""
+"""API keys: the create_api_key command and the admin-only REST API (docs/api.md#authentication-and-roles)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The error envelope of CONTRACT §0 for every error, and no input that produces a 5xx."""
+"""The error envelope (docs/api.md#errors) for every error, and no input that produces a 5xx."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""/healthz, the OpenAPI document and the self-hosted API docs (CONTRACT §1)."""
+"""/healthz, the OpenAPI document and the self-hosted API docs (docs/api.md#health-metrics-and-api-docs)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Single sends through POST /api/v1/messages (CONTRACT §2)."""
+"""Single sends through POST /api/v1/messages (docs/api.md#sending)."""
 
 from __future__ import annotations
 

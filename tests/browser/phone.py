@@ -1,4 +1,4 @@
-"""A simulated Android phone speaking MSync to the test server (CONTRACT §6), so browser tests
+"""A simulated Android phone speaking MSync to the test server (docs/phones/msync.md), so browser tests
 drive the same endpoint and services a real phone would."""
 
 from __future__ import annotations

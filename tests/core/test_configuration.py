@@ -1,4 +1,4 @@
-"""Every variable the settings read is documented in .env.example (CONTRACT §11)."""
+"""Every variable the settings read is documented in .env.example (docs/operations.md#configuration)."""
 
 import re
 from pathlib import Path

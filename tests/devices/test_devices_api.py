@@ -1,4 +1,4 @@
-"""The devices API (CONTRACT §4): admin only, credentials shown once, pairing QR."""
+"""The devices API (docs/api.md#devices): admin only, credentials shown once, pairing QR."""
 
 from __future__ import annotations
 

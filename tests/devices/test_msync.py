@@ -1,4 +1,4 @@
-"""MSync (CONTRACT §6): every action, device authentication, and what bad input gets."""
+"""MSync (docs/phones/msync.md): every action, device authentication, and what bad input gets."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SMSSync requests replayed exactly as the Android app sends them (protocols.md §1)."""
+"""SMSSync requests replayed exactly as the Android app sends them (docs/phones/smssync.md)."""
 
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ from tests.providers.conftest import (
 
 pytestmark = pytest.mark.django_db
 
-# The parameters each provider sends (protocols.md §2–4), so fuzzed requests look like theirs.
+# The parameters each provider sends (docs/providers/README.md), so fuzzed requests look like theirs.
 PARAMS = {
     "twilio": (
         "From",

@@ -1,4 +1,4 @@
-"""GSM 03.38 encoding choice and segment counts: the worked table of protocols.md §7.3."""
+"""GSM 03.38 encoding choice and segment counts: the examples of docs/api.md#encoding-and-segments."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Africa's Talking incoming messages and delivery reports (protocols.md §4)."""
+"""Africa's Talking incoming messages and delivery reports (docs/providers/africastalking.md)."""
 
 from __future__ import annotations
 

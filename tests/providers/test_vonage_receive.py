@@ -1,4 +1,4 @@
-"""Vonage inbound SMS and delivery receipts, with the worked signatures of protocols.md §3.3."""
+"""Vonage inbound SMS and delivery receipts, with worked signatures (docs/providers/vonage.md#signature)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from tests.providers.conftest import VONAGE_SECRET, post_form, receive_path
 
 pytestmark = pytest.mark.django_db
 
-# protocols.md §3.2/§3.3, signed with SHA-256 HMAC and secret s1gn4tur3S3cr3tK3y.
+# Vonage's documented examples (docs/providers/vonage.md#signature), signed with SHA-256 HMAC and secret s1gn4tur3S3cr3tK3y.
 WORKED = {
     "msisdn": "254722000333",
     "to": "254709000111",

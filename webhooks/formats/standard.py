@@ -1,4 +1,4 @@
-"""`standard`: the SimGate-shaped event, signed per Standard Webhooks (protocols.md §5).
+"""`standard`: the SimGate-shaped event, signed per Standard Webhooks (docs/webhooks.md#standard-format-signed-json).
 
 The body is `{"id", "type", "createdAt", "data"}`. Headers: `webhook-id` (the event id, the
 same on every retry, so receivers can deduplicate), `webhook-timestamp` (this attempt, in
