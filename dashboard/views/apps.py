@@ -28,12 +28,19 @@ _NUMBER_SEPARATORS = re.compile(r"[\s,;]+")
 
 
 def _provider_forms() -> list[dict[str, Any]]:
-    """Each provider with the credential keys its module accepts (required first)."""
+    """Each provider with the credential keys its module accepts: those receiving needs
+    (required) first, then those sending needs (all or none), then the optional ones."""
     forms = []
     for value, label in ProviderApp.Provider.choices:
         provider = get_provider(value)
-        fields = [(key, True) for key in provider.required_credentials]
-        fields += [(key, False) for key in provider.optional_credentials]
+        keys = dict.fromkeys(
+            (
+                *provider.inbound_credentials,
+                *provider.send_credentials,
+                *provider.optional_credentials,
+            )
+        )
+        fields = [(key, key in provider.inbound_credentials) for key in keys]
         forms.append({"value": value, "label": label, "fields": fields})
     return forms
 

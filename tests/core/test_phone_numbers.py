@@ -56,7 +56,7 @@ def test_test_numbers_that_are_possible_stay_accepted() -> None:
 
 # Values in the documentation's JSON and curl examples that are meant to be refused, or are
 # placeholders rather than numbers.
-MEANT_TO_FAIL = {"12"}
+MEANT_TO_FAIL = {"12", "+1234567890"}
 _PHONE_KEYS = r"to|from|phone|phoneNumber|phone_number|number|sender|numbers|recipients"
 _JSON_VALUE = re.compile(rf'"(?:{_PHONE_KEYS})"\s*:\s*\[?\s*"([^"]*)"')
 _NUMBER_LIKE = re.compile(r"^\+?[\d\s().-]+$")
