@@ -79,21 +79,25 @@ function wireProviderForms() {
   });
 }
 
+/* Copy buttons: data-copy is either "#id" of the element whose text to copy, or the text itself. */
 function wireCopyButtons() {
   document.addEventListener("click", async (event) => {
     const button = event.target instanceof Element ? event.target.closest("[data-copy]") : null;
-    const source = button && document.querySelector(button.dataset.copy);
-    if (!source) return;
-    const text = source.textContent.trim();
+    if (!button) return;
+    const wanted = button.dataset.copy;
+    const source = wanted.startsWith("#") ? document.querySelector(wanted) : null;
+    const text = source ? source.textContent.trim() : wanted;
     try {
       await navigator.clipboard.writeText(text);
     } catch (err) {
       /* No clipboard API (plain http on another host): select it so Ctrl-C copies. */
+      if (!source) return;
       window.getSelection().selectAllChildren(source);
       document.execCommand("copy");
     }
+    const label = button.textContent;
     button.textContent = "Copied";
-    setTimeout(() => { button.textContent = "Copy"; }, 2000);
+    setTimeout(() => { button.textContent = label; }, 1500);
   });
 }
 
@@ -276,26 +280,12 @@ function wireMenu() {
   });
 }
 
-/* Copy buttons next to long ids: copy the text, say so for a moment. */
-function wireCopyButtons() {
-  document.querySelectorAll("[data-copy]").forEach((button) => {
-    button.hidden = !navigator.clipboard;
-    button.addEventListener("click", async () => {
-      await navigator.clipboard.writeText(button.dataset.copy);
-      const label = button.textContent;
-      button.textContent = "Copied";
-      setTimeout(() => { button.textContent = label; }, 1500);
-    });
-  });
-}
-
 document.addEventListener("DOMContentLoaded", () => {
   wireMenu();
   wireCopyButtons();
   wireSegmentCounters();
   wireConfirmations();
   wireProviderForms();
-  wireCopyButtons();
   connectLive();
   const thread = document.querySelector("[data-thread]");
   if (thread && thread.lastElementChild) thread.lastElementChild.scrollIntoView({block: "end"});

@@ -567,6 +567,9 @@ def process_env(database_url: str, redis_url: str) -> dict[str, str]:
         SMSGATE_WEBHOOKS_RETRY_SCHEDULE="2,4,8,16,20,20,20",
         SMSGATE_API_RATE_LIMIT="100000/min",
         LOG_LEVEL="INFO",
+        # The stack waits for Celery's own lines ("beat: Starting", task receipts) to know a
+        # process is up; they are at INFO, which is quiet by default.
+        CELERY_LOG_LEVEL="INFO",
     )
     return env
 

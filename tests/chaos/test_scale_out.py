@@ -17,7 +17,6 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 import requests
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import ClientConnection, connect
 
 from tests.chaos.conftest import chaos_marks, report
@@ -213,32 +212,27 @@ def test_two_web_processes_and_two_workers_share_one_database_and_broker(
         f"test {time.monotonic() - started:.0f} s"
     )
 
-    # A Redis restart empties the channel layer's groups: the server closes open sockets (the
-    # dashboard page then reconnects, static/dashboard/app.js), and a new socket is live again.
+    # A Redis restart empties the channel layer's groups. The open socket stays open (the
+    # layer retries its reads and puts its channels back in their groups), and the same
+    # socket, with no reconnect, announces a message posted after Redis came back. Events
+    # broadcast while the groups were gone are not replayed, hence a few tries.
     with open_socket() as socket:
         time.sleep(0.5)
         stack.redis.stop()
         time.sleep(1)
         stack.redis.start()
-        with pytest.raises(ConnectionClosed):
-            socket.recv(timeout=15)
-    # Like the page: reconnect after 1, 2, 4 … s until a socket is live again. The channel
-    # layer retries commands that meet a connection Redis closed, so the first or second try
-    # works (without that retry it took four, about 20 s).
-    delay, attempts = 1.0, 0
-    while True:
-        attempts += 1
-        try:
-            with open_socket() as socket:
+        restarted = time.monotonic()
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
                 again = see_live_event(
                     socket, stack, gunicorn, phones[1], f"hello after Redis restarted ({attempts})"
                 )
-            break
-        except (InvalidHandshake, ConnectionClosed, TimeoutError, OSError):
-            assert attempts < 2, "no live websocket at the second try after Redis restarted"
-            time.sleep(delay)
-            delay *= 2
+                break
+            except (TimeoutError, AssertionError):
+                assert attempts < 3, "the open socket heard nothing after Redis restarted"
     report(
-        f"scale-out: after a Redis restart the server closed the open websocket; reconnecting "
-        f"like the page, try {attempts} saw a new message in {again:.2f} s"
+        f"scale-out: the open websocket survived a Redis restart; try {attempts} saw a new "
+        f"message {time.monotonic() - restarted:.1f} s after the restart ({again:.2f} s to arrive)"
     )
