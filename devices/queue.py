@@ -18,13 +18,13 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from devices.models import Device
 from devices.services import CheckIn, SimUsage, note_poll
 from messaging.models import Direction, Message, OptOut, Status
-from messaging.optouts import cancel_for_opt_out, held_back
+from messaging.optouts import cancel_for_opt_out, held_back, recipient_is_opted_out
 from messaging.services import mark_dispatched
 
 MAX_POLL = 500
@@ -87,9 +87,7 @@ def _candidates(device: Device, *, scan: int) -> Iterable[Message]:
     if connection.vendor != "postgresql":
         return (
             Message.objects.select_for_update(skip_locked=True)
-            .annotate(
-                recipient_opted_out=Exists(OptOut.objects.filter(phone=OuterRef("to_number")))
-            )
+            .annotate(recipient_opted_out=recipient_is_opted_out())
             .filter(direction=Direction.OUTBOUND, status=Status.QUEUED)
             .filter(Q(device_id=device.pk) | Q(device__isnull=True, app__isnull=True))
             .filter(Q(send_at__isnull=True) | Q(send_at__lte=now))

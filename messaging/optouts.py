@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 
 from messaging.models import Direction, Message, OptOut, Status
 from messaging.services import record_status
@@ -86,6 +87,12 @@ def cancel_for_opt_out(message_id: str) -> bool:
         detail="recipient opted out",
         reason="recipient_opted_out",
     )
+
+
+def recipient_is_opted_out() -> Exists:
+    """An annotation for a Message query: whether its recipient is on the list, read in the same
+    statement as the rows (the hand-out re-check then costs no query)."""
+    return Exists(OptOut.objects.filter(phone=OuterRef("to_number")))
 
 
 def held_back(message: Message, *, opted_out: bool) -> bool:

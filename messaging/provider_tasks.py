@@ -17,12 +17,12 @@ from typing import Any
 from celery import shared_task
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import F, Q
 from django.dispatch import receiver
 from django.utils import timezone
 
-from messaging.models import Direction, Message, MessageEvent, OptOut, ProviderApp, Status
-from messaging.optouts import cancel_for_opt_out, held_back
+from messaging.models import Direction, Message, MessageEvent, ProviderApp, Status
+from messaging.optouts import cancel_for_opt_out, held_back, recipient_is_opted_out
 from messaging.providers import get_provider
 from messaging.providers.base import PermanentSendError, SendError, SendRequest
 from messaging.providers.services import (
@@ -91,7 +91,7 @@ def _claim(message_id: str) -> Message | None:
     # The opt-out list is read with the row (see messaging.optouts.held_back).
     return (
         Message.objects.select_related("app")
-        .annotate(recipient_opted_out=Exists(OptOut.objects.filter(phone=OuterRef("to_number"))))
+        .annotate(recipient_opted_out=recipient_is_opted_out())
         .get(pk=message_id)
     )
 
