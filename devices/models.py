@@ -12,7 +12,7 @@ DEFAULT_SEGMENTS_PER_MINUTE = 29
 
 
 class Device(models.Model):
-    """An Android phone speaking SMSSync or MSync.
+    """An Android phone speaking SMSSync, MSync or the SMS Gateway for Android app.
 
     Credentials (the MSync bearer token and the SMSSync secret) are random strings shown once
     and stored as SHA-256 hashes; lookups go through the unique hash columns.
@@ -47,6 +47,17 @@ class Device(models.Model):
     limit_per_hour = models.PositiveIntegerField(null=True, blank=True)
     limit_per_day = models.PositiveIntegerField(null=True, blank=True)
 
+    # The SMS Gateway for Android app (docs/phones/sms-gateway-app.md): the private token the
+    # app registers with, the device token it then calls with (both hashed, shown once), the
+    # key that signs the webhooks it sends us (encrypted: we hand it to the phone), and what
+    # the dashboard shows about it.
+    app_private_token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    app_token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    app_signing_key_encrypted = models.TextField(blank=True, default="")
+    app_version = models.CharField(max_length=60, blank=True, default="")
+    stream_connected_at = models.DateTimeField(null=True, blank=True)
+    stream_last_event_at = models.DateTimeField(null=True, blank=True)
+
     class Meta:
         ordering = ["name", "id"]
         indexes = [models.Index(fields=["enabled", "online"], name="device_routable")]
@@ -68,3 +79,18 @@ class Sim(models.Model):
 
     def __str__(self) -> str:
         return f"{self.device_id} SIM {self.slot} {self.number}".strip()
+
+
+class PhoneSettings(models.Model):
+    """The settings every app phone reads from `/settings` (one row): the groups of
+    docs/phones/sms-gateway-app.md#settings, as integrators set them through the third-party
+    API. Per-device values (the webhook signing key, the SSE-only channel) are added when a
+    phone reads them, never stored here."""
+
+    values = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    @classmethod
+    def current(cls) -> PhoneSettings:
+        settings, _ = cls.objects.get_or_create(pk=1)
+        return settings
