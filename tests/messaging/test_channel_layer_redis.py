@@ -92,7 +92,7 @@ def test_a_broadcast_with_redis_down_is_logged_not_raised(
     redis_down: None, caplog: pytest.LogCaptureFixture
 ) -> None:
     started = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="messaging.live"):
+    with caplog.at_level(logging.WARNING, logger="smsgate.groups"):
         broadcast_inbox("message.created", {"message_id": 1})
     assert time.monotonic() - started < 10
     assert "inbox broadcast failed" in caplog.text
