@@ -90,6 +90,9 @@ class PhoneSettings(models.Model):
     values = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    def __str__(self) -> str:
+        return "phone settings"
+
     @classmethod
     def current(cls) -> PhoneSettings:
         settings, _ = cls.objects.get_or_create(pk=1)

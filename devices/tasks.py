@@ -1,4 +1,4 @@
-"""Beat tasks for phones: online/offline from heartbeats, stale dispatches."""
+"""Beat task for phones: online/offline from heartbeats."""
 
 from __future__ import annotations
 
@@ -16,15 +16,6 @@ def check_device_heartbeats() -> dict[str, int]:
     return {"offline": services.mark_offline_devices()}
 
 
-@shared_task(name="devices.flag_stale_dispatches")
-def flag_stale_dispatches() -> dict[str, int]:
-    """Dispatched messages with no report after SMSGATE_DISPATCH_TIMEOUT are flagged stale."""
-    return {"stale": services.flag_stale_dispatches()}
-
-
 register_periodic_task(
     "check-device-heartbeats", "devices.check_device_heartbeats", timedelta(seconds=30)
-)
-register_periodic_task(
-    "flag-stale-dispatches", "devices.flag_stale_dispatches", timedelta(minutes=5)
 )

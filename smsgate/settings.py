@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "messaging",
     "automation",
     "webhooks",
+    "phones",
     "dashboard",
 ]
 

@@ -13,7 +13,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("smsgate.api_urls")),
     path("", include("messaging.urls")),
-    path("", include("devices.urls")),
+    path("", include("phones.urls")),
     path("", include("webhooks.urls")),
     path("", include("automation.urls")),
     path("", include("dashboard.urls")),

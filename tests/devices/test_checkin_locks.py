@@ -15,6 +15,7 @@ from django.db import DatabaseError, connection, transaction
 
 from devices import services
 from devices.models import Device
+from phones import checkin as checkins
 from tests.devices.conftest import MSync
 from tests.factories import paired_device
 
@@ -50,28 +51,28 @@ def while_checked_in(check_in: Callable[[], object], device_id: str) -> bool:
 def test_an_upload_leaves_the_device_row_free_for_the_phones_next_request() -> None:
     phone = paired_device()
     # The writes (once per resolution and credential, and they lock); then reads.
-    services.check_in_by_token(phone.token)
-    services.check_in_by_secret(phone.secret)
+    checkins.check_in_by_token(phone.token)
+    checkins.check_in_by_secret(phone.secret)
 
     assert while_checked_in(
-        lambda: services.check_in_by_token(phone.token, lock=False), phone.device.pk
+        lambda: checkins.check_in_by_token(phone.token, lock=False), phone.device.pk
     )
     assert while_checked_in(
-        lambda: services.check_in_by_secret(phone.secret, lock=False), phone.device.pk
+        lambda: checkins.check_in_by_secret(phone.secret, lock=False), phone.device.pk
     )
 
 
 def test_a_poll_that_claims_keeps_the_device_row_locked_until_it_commits() -> None:
     phone = paired_device()
-    services.check_in_by_token(phone.token)
+    checkins.check_in_by_token(phone.token)
 
-    assert not while_checked_in(lambda: services.check_in_by_token(phone.token), phone.device.pk)
+    assert not while_checked_in(lambda: checkins.check_in_by_token(phone.token), phone.device.pk)
 
 
 def test_msync_locks_the_device_only_for_outgoing(monkeypatch: pytest.MonkeyPatch) -> None:
     phone = paired_device()
     seen: list[bool] = []
-    real = services.check_in_by_token
+    real = checkins.check_in_by_token
 
     def spy(token: str, **kwargs: object) -> object:
         seen.append(bool(kwargs.get("lock", True)))

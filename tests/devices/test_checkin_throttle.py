@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from devices import services
 from devices.models import Device
 from messaging.models import InboundRequest, Message, Status
+from phones import checkin as checkins
 from tests.budgets import budget, is_postgres
 from tests.devices.conftest import TRANSACTION_STATEMENTS, MSync, health_events
 from tests.factories import OutboundMessageFactory, paired_device
@@ -50,7 +50,7 @@ def test_the_call_is_written_again_once_the_last_write_is_older_than_the_resolut
 ):
     client = MSync(paired_device(sims=1))
     client.post("outgoing")
-    old = timezone.now() - timedelta(seconds=services.SEEN_RESOLUTION + 1)
+    old = timezone.now() - timedelta(seconds=checkins.SEEN_RESOLUTION + 1)
     Device.objects.update(last_seen_at=old)
 
     with django_assert_max_num_queries(99) as queries:

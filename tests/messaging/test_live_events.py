@@ -75,8 +75,8 @@ def test_a_batch_from_a_phone_is_one_event(inbox_listener, django_capture_on_com
 def test_a_poll_handing_out_several_messages_is_one_layer_message(
     inbox_listener, django_capture_on_commit_callbacks
 ):
-    from devices.queue import claim
-    from devices.services import CheckIn, SimUsage
+    from phones.checkin import CheckIn, SimUsage
+    from phones.queue import claim
 
     phone = paired_device()
     sent = [

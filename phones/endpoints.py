@@ -17,12 +17,13 @@ from django.db import transaction
 from django.http import HttpRequest, JsonResponse
 
 from devices import services
-from devices.protocols import ProtocolError, msync, smssync
-from devices.queue import claim, dispatch_replies
-from devices.services import CheckIn
 from messaging import rawlog
 from messaging.models import InboundRequest, Message, Status
 from messaging.services import InboundSMS, receive_inbound_batch, record_status
+from phones import checkin as checkins
+from phones.checkin import CheckIn
+from phones.protocols import ProtocolError, msync, smssync
+from phones.queue import claim, dispatch_replies
 from smsgate.errors import error_body
 from smsgate.phones import normalize_sender, region_of
 
@@ -84,18 +85,18 @@ def _smssync_failure(error: str, *, status: int = 200, device_id: str | None = N
 def _smssync_device(request: HttpRequest, secret: str, *, lock: bool = True) -> CheckIn | None:
     """By Basic auth (`device id:token` in the Sync URL) or by the secret; both must agree.
 
-    `lock=False` for requests that claim nothing (see services.check_in_by_token)."""
-    basic = services.parse_basic_auth(request.headers.get("Authorization", ""))
+    `lock=False` for requests that claim nothing (see checkins.check_in_by_token)."""
+    basic = checkins.parse_basic_auth(request.headers.get("Authorization", ""))
     if basic is not None:
-        checkin = services.check_in_by_token(basic[1], device_id=basic[0], lock=lock)
+        checkin = checkins.check_in_by_token(basic[1], device_id=basic[0], lock=lock)
         if (
             checkin is not None
             and secret
-            and not services.secret_belongs_to(checkin.device, secret)
+            and not checkins.secret_belongs_to(checkin.device, secret)
         ):
             return None
         return checkin
-    return services.check_in_by_secret(secret, lock=lock)
+    return checkins.check_in_by_secret(secret, lock=lock)
 
 
 def _has_credentials(request: HttpRequest, secret: str) -> bool:
@@ -152,13 +153,13 @@ def _smssync_message(message: Message) -> dict[str, str]:
 def _smssync_idle_send(request: HttpRequest, secret: str) -> Answer | None:
     """A `task=send` poll with nothing waiting, answered from one read and no transaction.
     None: take the full path (which also answers every refusal)."""
-    basic = services.parse_basic_auth(request.headers.get("Authorization", ""))
+    basic = checkins.parse_basic_auth(request.headers.get("Authorization", ""))
     if basic is not None:
-        checkin = services.idle_poll_check_in(token=basic[1], device_id=basic[0])
-        if checkin is None or (secret and not services.secret_belongs_to(checkin.device, secret)):
+        checkin = checkins.idle_poll_check_in(token=basic[1], device_id=basic[0])
+        if checkin is None or (secret and not checkins.secret_belongs_to(checkin.device, secret)):
             return None
     else:
-        checkin = services.idle_poll_check_in(secret=secret)
+        checkin = checkins.idle_poll_check_in(secret=secret)
         if checkin is None:
             return None
     return _smssync_send_answer(checkin, secret, [])
@@ -356,7 +357,7 @@ def _msync_idle_poll(token: str, data: dict[str, Any]) -> Answer | None:
         msync.parse_limit(data, MSYNC_POLL_LIMIT)
     except ProtocolError:
         return None  # refused on the full path, after the check-in, as always
-    checkin = services.idle_poll_check_in(token=token)
+    checkin = checkins.idle_poll_check_in(token=token)
     if checkin is None or data.get("device_id") != checkin.device.pk:
         return None
     return Answer({"messages": []}, detail="0 handed out", device_id=checkin.device.pk)
@@ -448,7 +449,7 @@ def _msync_answer(request: HttpRequest, body: bytes, entry: InboundRequest) -> A
 def _msync_checked_in(token: str, data: dict[str, Any]) -> Answer:
     """Inside the request's transaction: the device's check-in, then the action. Only a poll
     for outgoing messages claims, so only it keeps the device row locked."""
-    checkin = services.check_in_by_token(token, lock=data.get("action") == "outgoing")
+    checkin = checkins.check_in_by_token(token, lock=data.get("action") == "outgoing")
     if checkin is None:
         return _msync_error(401, "not_authenticated", "The device token is not valid.")
     device_id = checkin.device.pk

@@ -1,6 +1,6 @@
 from django.urls import URLPattern, URLResolver, path
 
-from devices import views
+from phones import views
 
 # Exact paths without trailing slashes: SMSSync's HTTP client turns a redirected POST into a
 # body-less GET, so APPEND_SLASH must never have a reason to redirect a phone.

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 from xml.etree import ElementTree
 
-from devices.protocols import ProtocolError, parse_epoch
+from phones.protocols import ProtocolError, parse_epoch
 from smsgate import jsonbody
 
 FIELDS = ("secret", "from", "message", "sent_timestamp", "sent_to", "message_id", "device_id")

@@ -15,16 +15,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from devices import endpoints, services
+from devices import services
 from devices.models import Device
 from devices.pairing import pairing_for
-from devices.serializers import (
+from messaging.models import Message, Status
+from phones import endpoints
+from phones.serializers import (
     DeviceCreateSerializer,
     DeviceCredentialsSerializer,
     DeviceSerializer,
     DeviceUpdateSerializer,
 )
-from messaging.models import Message, Status
 
 
 def _devices() -> QuerySet[Device]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from devices.protocols import ProtocolError, parse_time
+from phones.protocols import ProtocolError, parse_time
 from smsgate import jsonbody
 
 ACTIONS = ("incoming", "outgoing", "status", "location", "delivery")
