@@ -7,6 +7,5 @@ class MessagingConfig(AppConfig):
     def ready(self) -> None:
         from messaging import (
             metrics,  # noqa: F401  (registers its /metrics collector)
-            provider_tasks,  # noqa: F401  (signal receivers, beat entries)
             tasks,  # noqa: F401  (registers the beat entries)
         )

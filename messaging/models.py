@@ -50,6 +50,10 @@ class ProviderApp(models.Model):
     credentials_encrypted = models.TextField(blank=True, default="")
     numbers = models.JSONField(default=list, blank=True)
     enabled = models.BooleanField(default=True)
+    # False for an app that only receives (no sending credentials, or a provider whose sending
+    # is not implemented): routing never sends through it. Kept by providers.services whenever
+    # the credentials change, since only the provider's module knows what sending needs.
+    can_send = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -58,15 +62,6 @@ class ProviderApp(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.provider}, {self.id})"
-
-    @property
-    def can_send(self) -> bool:
-        """False for an app that only receives (no sending credentials, or a provider whose
-        sending is not implemented): routing never sends through it."""
-        from messaging.providers import get_provider
-        from messaging.providers.services import credentials_of
-
-        return get_provider(self.provider).can_send(credentials_of(self))
 
 
 class Conversation(models.Model):

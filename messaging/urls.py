@@ -1,6 +1,6 @@
-from django.urls import path, re_path
+from django.urls import path
 
-from messaging import apps_api, provider_views, views
+from messaging import views
 
 urlpatterns = [
     path("api/v1/messages", views.MessagesView.as_view(), name="messages"),
@@ -16,13 +16,4 @@ urlpatterns = [
     ),
     path("v1/sms/send", views.SimGateSendView.as_view(), name="simgate-send"),
     path("api/v1/send", views.MySMSGateSendView.as_view(), name="mysmsgate-send"),
-    path("api/v1/apps", apps_api.AppsView.as_view(), name="apps"),
-    path("api/v1/apps/<str:pk>", apps_api.AppDetailView.as_view(), name="app-detail"),
-    # With or without a trailing slash: a provider dashboard URL is pasted by hand, and a
-    # redirect would lose a POST.
-    re_path(
-        r"^api/sms/apps/(?P<app_id>[^/]+)/receive/?$",
-        provider_views.receive,
-        name="provider-receive",
-    ),
 ]

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "automation",
     "webhooks",
     "phones",
+    "providers",
     "dashboard",
 ]
 

@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("smsgate.api_urls")),
     path("", include("messaging.urls")),
     path("", include("phones.urls")),
+    path("", include("providers.urls")),
     path("", include("webhooks.urls")),
     path("", include("automation.urls")),
     path("", include("dashboard.urls")),

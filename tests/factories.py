@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from devices.models import Device, Sim
 from messaging.models import Conversation, Direction, Message, OptOut, ProviderApp, Status
-from smsgate.crypto import hash_secret
+from providers import get_provider
+from smsgate.crypto import decrypt_json, hash_secret
 
 
 class DeviceFactory(factory.django.DjangoModelFactory):
@@ -65,6 +66,13 @@ class ProviderAppFactory(factory.django.DjangoModelFactory):
     provider = ProviderApp.Provider.TWILIO
     name = factory.Sequence(lambda n: f"App {n}")
     numbers = factory.LazyFunction(lambda: ["+15557770001"])
+    credentials_encrypted = ""
+    # As providers.services keeps it: whether the provider can send with these credentials.
+    can_send = factory.LazyAttribute(
+        lambda app: get_provider(app.provider).can_send(
+            decrypt_json(app.credentials_encrypted) if app.credentials_encrypted else {}
+        )
+    )
 
 
 class ConversationFactory(factory.django.DjangoModelFactory):

@@ -1,6 +1,6 @@
 """Provider apps (admin only): list with receive URLs, create, edit, enable/disable, delete.
 
-Every write goes through the API's serializers and `messaging.providers.services`, so the page
+Every write goes through the API's serializers and `providers.services`, so the page
 accepts and refuses exactly what `/api/v1/apps` does. Credentials go in and never come out:
 no page renders a stored (or just submitted) credential value, only which keys are set.
 """
@@ -18,10 +18,10 @@ from rest_framework import serializers
 
 from dashboard.access import admin_required
 from dashboard.views.common import render_page
-from messaging.apps_serializers import AppCreateSerializer, AppSerializer, AppUpdateSerializer
 from messaging.models import ProviderApp
-from messaging.providers import get_provider
-from messaging.providers import services as apps
+from providers import get_provider
+from providers import services as apps
+from providers.serializers import AppCreateSerializer, AppSerializer, AppUpdateSerializer
 from smsgate.errors import DomainError
 
 _NUMBER_SEPARATORS = re.compile(r"[\s,;]+")

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import pytest
 from django.test import Client
 
-from messaging.providers.services import create_provider_app
+from providers.services import create_provider_app
 from tests.factories import paired_device
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,7 @@ import pytest
 from django.test import Client
 
 from messaging.models import InboundRequest
-from messaging.providers.services import create_provider_app
+from providers.services import create_provider_app
 from smsgate.services import create_api_key
 from tests.factories import paired_device
 

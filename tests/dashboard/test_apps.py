@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 
 from messaging.models import ProviderApp
-from messaging.providers.services import create_provider_app, credentials_of
+from providers.services import create_provider_app, credentials_of
 from tests.dashboard.conftest import csrf_post
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ from django.test import Client
 
 from messaging import services
 from messaging.models import Conversation, Message
-from messaging.providers.services import create_provider_app
+from providers.services import create_provider_app
 from tests.dashboard.conftest import csrf_post
 from tests.factories import paired_device
 

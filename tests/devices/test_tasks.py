@@ -11,8 +11,8 @@ from django.utils import timezone
 from devices.models import Device
 from devices.signals import device_health_changed
 from devices.tasks import check_device_heartbeats
-from phones.tasks import flag_stale_dispatches
 from messaging.models import Status
+from phones.tasks import flag_stale_dispatches
 from tests.factories import DeviceFactory, OutboundMessageFactory
 
 pytestmark = pytest.mark.django_db

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from messaging.models import ProviderApp
-from messaging.providers.vonage import compute_signature
+from providers.vonage import compute_signature
 from tests.fuzz.conftest import RawLog, budget
 from tests.fuzz.strategies import (
     body_for,

@@ -20,7 +20,7 @@ LONG_NUMBER = "1" * 80
 
 @pytest.fixture
 def vonage(db: None) -> ProviderApp:
-    from messaging.providers.services import create_provider_app
+    from providers.services import create_provider_app
 
     return create_provider_app(
         provider="vonage",

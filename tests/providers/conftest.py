@@ -11,8 +11,8 @@ from django.test import Client
 from twilio.request_validator import RequestValidator
 
 from messaging.models import Message, ProviderApp
-from messaging.providers.services import create_provider_app
 from messaging.signals import message_received
+from providers.services import create_provider_app
 
 TWILIO_TOKEN = "f3c9a1d2e4b5a6978877665544332211"
 TWILIO_SID = "AC7f1e2d3c4b5a69788796a5b4c3d2e1f0"

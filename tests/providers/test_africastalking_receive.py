@@ -6,8 +6,8 @@ import pytest
 from django.test import Client
 
 from messaging.models import InboundRequest, Message, Status
-from messaging.providers.services import create_provider_app
 from messaging.services import send_message
+from providers.services import create_provider_app
 from tests.providers.conftest import AT_TOKEN, post_form, receive_path
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from messaging.models import ProviderApp
-from messaging.providers.services import credentials_of
+from providers.services import credentials_of
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 
 from messaging.models import Message, Status
-from messaging.provider_tasks import fall_back_to_provider_app
 from messaging.services import send_message
+from providers.tasks import fall_back_to_provider_app
 from tests.factories import DeviceFactory, SimFactory
 
 pytestmark = pytest.mark.django_db

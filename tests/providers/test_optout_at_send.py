@@ -7,8 +7,8 @@ from django.test import Client
 from pytest_httpserver import HTTPServer
 
 from messaging.models import Message, OptOut, ProviderApp, Status
-from messaging.provider_tasks import send_via_provider
 from messaging.services import send_message
+from providers.tasks import send_via_provider
 
 pytestmark = pytest.mark.django_db
 

@@ -13,8 +13,8 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from messaging.models import Message, Status
-from messaging.provider_tasks import send_via_provider, sweep_provider_sends
 from messaging.services import record_status, send_message
+from providers.tasks import send_via_provider, sweep_provider_sends
 from smsgate.errors import Refused
 from tests.factories import OutboundMessageFactory
 from tests.providers.conftest import TWILIO_SID, TWILIO_TOKEN

@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 
 from messaging.models import Conversation, Message, ProviderApp
-from messaging.provider_tasks import fall_back_to_provider_app
+from providers.tasks import fall_back_to_provider_app
 from tests.factories import OutboundMessageFactory, paired_device
 from tests.providers.conftest import post_form
 

@@ -8,8 +8,8 @@ import pytest
 from django.test import Client
 
 from messaging.models import InboundRequest, Message, Status
-from messaging.provider_tasks import send_via_provider
 from messaging.services import send_message
+from providers.tasks import send_via_provider
 from tests.providers.conftest import TWILIO_SID, post_form, receive_path, twilio_signature
 
 pytestmark = pytest.mark.django_db

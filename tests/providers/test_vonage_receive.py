@@ -11,9 +11,9 @@ import pytest
 from django.test import Client
 
 from messaging.models import InboundRequest, Message, ProviderMessagePart, Status
-from messaging.providers.services import create_provider_app
-from messaging.providers.vonage import compute_signature, signature_base, signature_is_valid
 from messaging.services import send_message
+from providers.services import create_provider_app
+from providers.vonage import compute_signature, signature_base, signature_is_valid
 from tests.providers.conftest import VONAGE_SECRET, post_form, receive_path
 
 pytestmark = pytest.mark.django_db
@@ -266,7 +266,7 @@ def test_a_long_message_missing_a_part_is_stored_after_an_hour(unsigned_vonage_a
 
     from django.utils import timezone
 
-    from messaging.provider_tasks import store_incomplete_long_messages
+    from providers.tasks import store_incomplete_long_messages
 
     path = receive_path(unsigned_vonage_app)
     post_form(Client(), path, _part(1, 3, "One, ", "M1"))

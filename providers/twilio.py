@@ -16,8 +16,9 @@ from twilio.request_validator import RequestValidator, get_signature_algorithm
 from twilio.twiml.messaging_response import MessagingResponse
 
 from messaging.models import Message, ProviderApp, Status
-from messaging.providers import services
-from messaging.providers.base import (
+from messaging.services import InboundSMS
+from providers import services
+from providers.base import (
     Outcome,
     PermanentSendError,
     Provider,
@@ -36,7 +37,6 @@ from messaging.providers.base import (
     without_nul,
     xml_response,
 )
-from messaging.services import InboundSMS
 
 # Twilio's MessageStatus values mapped onto ours; the ones before "sent" say nothing new
 # (the API's acceptance already made the message `sent` here).

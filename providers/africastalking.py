@@ -13,8 +13,9 @@ from typing import Any
 from django.conf import settings
 
 from messaging.models import ProviderApp, Status
-from messaging.providers import services
-from messaging.providers.base import (
+from messaging.services import InboundSMS
+from providers import services
+from providers.base import (
     Outcome,
     PermanentSendError,
     Provider,
@@ -33,7 +34,6 @@ from messaging.providers.base import (
     response_json,
     text_response,
 )
-from messaging.services import InboundSMS
 from smsgate.phones import region_of
 
 LIVE_API_URL = "https://api.africastalking.com"

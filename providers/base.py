@@ -3,7 +3,7 @@
 A provider module knows one provider's wire formats: which credentials an app needs, how to
 read (and verify) what the provider posts to `/api/sms/apps/{app_id}/receive`, and how to send
 a message through the provider's REST API. Storing and routing stay in `messaging.services`
-and `messaging.providers.services`.
+and `providers.services`.
 """
 
 from __future__ import annotations

@@ -15,8 +15,9 @@ from django.conf import settings
 
 from messaging.encoding import segment_info
 from messaging.models import Encoding, ProviderApp, Status
-from messaging.providers import services
-from messaging.providers.base import (
+from messaging.services import InboundSMS
+from providers import services
+from providers.base import (
     Outcome,
     PermanentSendError,
     Provider,
@@ -35,7 +36,6 @@ from messaging.providers.base import (
     response_json,
     text_response,
 )
-from messaging.services import InboundSMS
 
 SIGNATURE_METHODS = ("md5hash", "md5", "sha1", "sha256", "sha512")
 

@@ -8,8 +8,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from messaging.models import ProviderApp
-from messaging.providers.base import receive_url
-from messaging.providers.services import credentials_of
+from providers.base import receive_url
+from providers.services import credentials_of
 
 
 class AppCreateSerializer(serializers.Serializer):

@@ -10,9 +10,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from messaging.apps_serializers import AppCreateSerializer, AppSerializer, AppUpdateSerializer
 from messaging.models import ProviderApp
-from messaging.providers import services
+from providers import services
+from providers.serializers import AppCreateSerializer, AppSerializer, AppUpdateSerializer
 from smsgate.errors import NotFound
 
 

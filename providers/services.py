@@ -65,13 +65,14 @@ def create_provider_app(
     numbers: list[str] | None = None,
     enabled: bool = True,
 ) -> ProviderApp:
-    from messaging.providers import get_provider
+    from providers import get_provider
 
     cleaned = get_provider(provider).validate_credentials(credentials)
     app = ProviderApp(
         provider=provider,
         name=name,
         credentials_encrypted=encrypt_json(cleaned),
+        can_send=get_provider(provider).can_send(cleaned),
         numbers=clean_numbers(numbers or []),
         enabled=enabled,
     )
@@ -86,7 +87,7 @@ def update_provider_app(*, app_id: str, **changes: Any) -> ProviderApp:
     Credentials are merged into the stored ones (rotating the auth token needs only the new
     token); a key given as null or "" removes an optional credential.
     """
-    from messaging.providers import get_provider
+    from providers import get_provider
 
     with transaction.atomic():
         app = ProviderApp.objects.select_for_update().filter(pk=app_id).first()
@@ -111,7 +112,8 @@ def update_provider_app(*, app_id: str, **changes: Any) -> ProviderApp:
             merged: dict[str, Any] = {**credentials_of(app), **update}
             cleaned = get_provider(app.provider).validate_credentials(merged)
             app.credentials_encrypted = encrypt_json(cleaned)
-            fields.append("credentials_encrypted")
+            app.can_send = get_provider(app.provider).can_send(cleaned)
+            fields += ["credentials_encrypted", "can_send"]
         app.save(update_fields=fields)
     return app
 
@@ -306,7 +308,7 @@ def move_to_fallback_app(*, message_id: str, app: ProviderApp, waited: int) -> b
 
     Returns False when a phone claimed it (or it changed otherwise) in the meantime.
     """
-    from messaging.provider_tasks import schedule_provider_send
+    from providers.tasks import schedule_provider_send
 
     with transaction.atomic():
         message = (

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from messaging.providers.base import Provider
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the package is imported while Django loads apps, before any model
+    from providers.base import Provider
 
 
 def _registry() -> dict[str, Provider]:
-    from messaging.providers.africastalking import AfricasTalking
-    from messaging.providers.agiletelecom import AgileTelecom
-    from messaging.providers.twilio import Twilio
-    from messaging.providers.vonage import Vonage
+    from providers.africastalking import AfricasTalking
+    from providers.agiletelecom import AgileTelecom
+    from providers.twilio import Twilio
+    from providers.vonage import Vonage
 
     return {p.name: p for p in (Twilio(), Vonage(), AfricasTalking(), AgileTelecom())}
 

@@ -9,8 +9,9 @@ attempts). There is no signature: `destination` must be one of the app's numbers
 from __future__ import annotations
 
 from messaging.models import ProviderApp
-from messaging.providers import services
-from messaging.providers.base import (
+from messaging.services import InboundSMS
+from providers import services
+from providers.base import (
     Outcome,
     Provider,
     ReceiveContext,
@@ -21,7 +22,6 @@ from messaging.providers.base import (
     read_params,
     text_response,
 )
-from messaging.services import InboundSMS
 from smsgate.phones import region_of
 
 REQUIRED = ("originator", "destination", "date_time", "text")

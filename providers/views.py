@@ -11,9 +11,9 @@ from django.views.decorators.csrf import csrf_exempt
 
 from messaging import rawlog
 from messaging.models import InboundRequest, ProviderApp
-from messaging.providers import get_provider
-from messaging.providers.base import ReceiveContext, Rejected
-from messaging.providers.services import credentials_of
+from providers import get_provider
+from providers.base import ReceiveContext, Rejected
+from providers.services import credentials_of
 from smsgate.errors import error_response
 
 Outcome = InboundRequest.Outcome

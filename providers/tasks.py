@@ -23,15 +23,15 @@ from django.utils import timezone
 
 from messaging.models import Direction, Message, MessageEvent, ProviderApp, Status
 from messaging.optouts import cancel_for_opt_out, held_back, recipient_is_opted_out
-from messaging.providers import get_provider
-from messaging.providers.base import PermanentSendError, SendError, SendRequest
-from messaging.providers.services import (
+from messaging.services import record_status
+from messaging.signals import message_queued, message_status_changed
+from providers import get_provider
+from providers.base import PermanentSendError, SendError, SendRequest
+from providers.services import (
     credentials_of,
     move_to_fallback_app,
     store_incomplete_parts,
 )
-from messaging.services import record_status
-from messaging.signals import message_queued, message_status_changed
 from smsgate.celery import register_periodic_task
 
 logger = logging.getLogger(__name__)
