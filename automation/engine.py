@@ -1,6 +1,6 @@
 """The automation engine: built-in STOP/START/HELP, rules in priority order, the loop guard.
 
-It runs inside the inbound transaction (`messaging.signals.message_received`), so the message,
+It runs inside the inbound transaction (`pipeline.inbound.receive`, step 2a), so the message,
 its replies, opt-out changes, tags, forward requests and the hit log commit together or not at
 all. Automation must never cost us the message itself: every action runs in its own savepoint
 and a failing action is recorded as `failed` in the hit log instead of raising. The exceptions
@@ -27,7 +27,7 @@ from automation.matching import keyword_words, render, starts_with_keyword, word
 from automation.models import RuleHit
 from automation.rules import CompiledRule, enabled_rules
 from messaging import optouts
-from messaging.models import Conversation, Direction, Message
+from messaging.models import Conversation, Message, OptOut
 from smsgate.batch import batch_collect
 from smsgate.errors import DomainError, InvalidInput, Refused
 from smsgate.phones import can_reply_to
@@ -154,7 +154,7 @@ class Evaluation:
     @property
     def opted_out(self) -> bool:
         if self._opted_out is None:
-            self._opted_out = optouts.is_opted_out(self.inbound.phone)
+            self._opted_out = OptOut.lists(self.inbound.phone)
         return self._opted_out
 
     def _replies_left(self) -> int:
@@ -482,9 +482,3 @@ def run_automation(*, message: Message, replies: list[Message]) -> Evaluation:
     evaluation = Evaluation(Inbound.from_message(message)).run()
     replies.extend(evaluation.replies)
     return evaluation
-
-
-def on_message_received(sender: Any, message: Message, replies: list[Message], **_: Any) -> None:
-    if message.direction != Direction.INBOUND:
-        return
-    run_automation(message=message, replies=replies)

@@ -11,7 +11,7 @@ from django.db import transaction
 from automation.engine import Evaluation, Inbound
 from automation.models import Rule
 from automation.rules import RuleInvalid, clean_actions, clean_match, rules_changed
-from messaging.optouts import is_opted_out
+from messaging.models import OptOut
 from smsgate.errors import InvalidInput, NotFound
 from smsgate.phones import normalize_sender
 
@@ -124,7 +124,7 @@ def dry_run(*, phone: str, body: str, device_id: str | None = None) -> DryRunRes
     sender = normalize_sender(phone)
     if not sender:
         raise InvalidInput("from", "A sender is required.")
-    opted_out = is_opted_out(sender)
+    opted_out = OptOut.lists(sender)
     inbound = Inbound(phone=sender, body=body, device_id=device_id or None, app_id=app_id)
     evaluation = Evaluation(inbound, dry_run=True)
     evaluation.opted_out_before(opted_out)

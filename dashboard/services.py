@@ -14,8 +14,9 @@ from django.db import transaction
 
 from dashboard.models import Broadcast
 from messaging import services as messaging
+from messaging.conversations import mark_conversation_read
 from messaging.live import broadcast_inbox
-from messaging.optouts import is_opted_out
+from messaging.models import OptOut
 from smsgate.errors import DomainError, InvalidInput
 from smsgate.phones import to_e164
 
@@ -29,7 +30,7 @@ _PHONE_COLUMNS = ("phone", "number", "to", "mobile", "msisdn", "recipient")
 def open_conversation(*, conversation_id: str) -> None:
     """Mark a thread read and tell the other open pages, so their unread counts drop too."""
     with transaction.atomic():
-        messaging.mark_conversation_read(conversation_id=conversation_id)
+        mark_conversation_read(conversation_id=conversation_id)
         transaction.on_commit(
             lambda: broadcast_inbox("conversation.read", {"conversation_id": conversation_id})
         )
@@ -95,7 +96,7 @@ def plan_broadcast(entries: list[str]) -> BroadcastPlan:
             plan.duplicates += 1
             continue
         seen.add(phone)
-        if is_opted_out(phone):
+        if OptOut.lists(phone):
             plan.opted_out.append(phone)
         else:
             plan.recipients.append(phone)

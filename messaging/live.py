@@ -1,9 +1,17 @@
-"""Live inbox updates over the channel layer (consumed by the dashboard's websocket)."""
+"""Live inbox updates over the channel layer (consumed by the dashboard's websocket).
+
+Services call `announce` / `announce_created` inside their transaction; the broadcast goes
+out after commit, so nothing is shown that was not committed.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from django.db import transaction
+
+from messaging.models import Message
 from smsgate.groups import send_to_groups
 
 INBOX_GROUP = "inbox"
@@ -31,3 +39,27 @@ def broadcast_inbox_many(event: str, payloads: list[dict[str, Any]]) -> None:
         message = {"type": "inbox.updates", "event": event, "payloads": payloads}
 
     send_to_groups([(INBOX_GROUP, message)])
+
+
+def live_payload(message: Message) -> dict[str, Any]:
+    return {
+        "message_id": message.pk,
+        "conversation_id": message.conversation_id,
+        "status": message.status,
+        "direction": message.direction,
+    }
+
+
+def announce(message: Message, event: str) -> None:
+    payload = live_payload(message)
+    transaction.on_commit(lambda: broadcast_inbox(event, payload))
+
+
+def announce_created(messages: Sequence[Message]) -> None:
+    """One live event per transaction: a bulk send or an MSync batch of hundreds is one
+    `messages.created` broadcast (the pages treat it as one burst), not hundreds of them."""
+    if len(messages) == 1:
+        announce(messages[0], "message.created")
+    elif messages:
+        payload = {"messages": [live_payload(m) for m in messages]}
+        transaction.on_commit(lambda: broadcast_inbox("messages.created", payload))

@@ -204,6 +204,11 @@ class OptOut(models.Model):
     def __str__(self) -> str:
         return self.phone
 
+    @classmethod
+    def lists(cls, phone: str) -> bool:
+        """Whether `phone` is on the suppression list (the one check every sender uses)."""
+        return cls.objects.filter(phone=phone).exists()
+
 
 class InboundRequest(models.Model):
     """Every request a phone or provider sent, stored raw before it is interpreted.

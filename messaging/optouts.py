@@ -74,10 +74,6 @@ def remove_opt_out(phone: str) -> None:
         raise NotFound(f"{to_e164(phone, field='phone')} is not on the opt-out list.")
 
 
-def is_opted_out(phone: str) -> bool:
-    return OptOut.objects.filter(phone=phone).exists()
-
-
 def cancel_for_opt_out(message_id: str) -> bool:
     """Cancel one waiting message because its recipient is on the list (events and webhooks
     follow, as for any cancellation)."""

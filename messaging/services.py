@@ -1,5 +1,6 @@
-"""Every state change of a message goes through here: the API, the dashboard, automation,
-phone and provider endpoints and tasks all call these functions.
+"""Outbound messages and their statuses: sending (one, bulk), cancelling, and applying a status.
+The API, the dashboard, automation, the pipeline's reports and tasks all call these functions;
+storing inbound SMS is messaging.inbox, handing messages to phones messaging.dispatch.
 
 Each function owns its transaction and schedules side effects (broker tasks, live inbox
 updates) with transaction.on_commit, so nothing is announced that was not committed.
@@ -7,32 +8,29 @@ updates) with transaction.on_commit, so nothing is announced that was not commit
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Value
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from devices.models import Device
+from messaging import live
+from messaging.conversations import point_conversation_at
 from messaging.encoding import segment_info
-from messaging.live import broadcast_inbox, broadcast_inbox_many
 from messaging.models import (
     Conversation,
     Direction,
     Message,
     MessageEvent,
     OptOut,
-    ProviderApp,
     Status,
 )
 from messaging.routing import Route, choose_route, explicit_device_route, pool_route
-from messaging.signals import message_queued, message_received, message_status_changed
+from messaging.signals import message_queued, message_status_changed
 from messaging.status import can_transition
-from smsgate.batch import batch_scope
 from smsgate.errors import Conflict, DomainError, InvalidInput, NotFound, Refused
 from smsgate.phones import to_e164
 
@@ -51,10 +49,6 @@ def validate_body(body: Any) -> str:
     return body
 
 
-def is_opted_out(phone: str) -> bool:
-    return OptOut.objects.filter(phone=phone).exists()
-
-
 def _validate_times(send_at: datetime | None, expires_at: datetime | None) -> None:
     now = timezone.now()
     if expires_at is not None and expires_at <= now:
@@ -63,72 +57,10 @@ def _validate_times(send_at: datetime | None, expires_at: datetime | None) -> No
         raise InvalidInput("expires_at", "expires_at must be after send_at.")
 
 
-def _upsert_conversation_for(
-    message: Message, conversation: Conversation | None, *, unread_increment: int = 0
-) -> Conversation:
-    """Point the contact's conversation at `message` (created on first contact).
-
-    Message ids are generated in Python and foreign keys are checked at commit, so the message
-    can reference a conversation inserted right after it: one write either way.
-    """
-    line = {"device_id": message.device_id, "sim_slot": message.sim_slot, "app_id": message.app_id}
-    if not message.device_id and not message.app_id:
-        line = {}
-    if conversation is not None:
-        Conversation.objects.filter(pk=conversation.pk).update(
-            last_message_id=message.pk,
-            updated_at=timezone.now(),
-            unread=F("unread") + unread_increment,
-            **line,
-        )
-        return conversation
-    assert message.conversation_id
-    created = Conversation(
-        id=message.conversation_id,
-        phone=message.contact,
-        last_message_id=message.pk,
-        unread=unread_increment,
-        **line,
-    )
-    # INSERT … ON CONFLICT DO NOTHING instead of a savepoint around a plain INSERT: one
-    # statement on the send path instead of three.
-    if _insert_new(Conversation, [created]):
-        return created
-    # Another request created this contact's conversation first.
-    existing = Conversation.objects.get(phone=message.contact)
-    Message.objects.filter(pk=message.pk).update(conversation=existing)
-    message.conversation = existing
-    return _upsert_conversation_for(message, existing, unread_increment=unread_increment)
-
-
 def _record_event(message: Message, status: str, detail: str = "", applied: bool = True) -> None:
     MessageEvent.objects.create(
         message=message, status=status, at=timezone.now(), detail=detail, applied=applied
     )
-
-
-def _live_payload(message: Message) -> dict[str, Any]:
-    return {
-        "message_id": message.pk,
-        "conversation_id": message.conversation_id,
-        "status": message.status,
-        "direction": message.direction,
-    }
-
-
-def _announce(message: Message, event: str) -> None:
-    payload = _live_payload(message)
-    transaction.on_commit(lambda: broadcast_inbox(event, payload))
-
-
-def _announce_created(messages: Sequence[Message]) -> None:
-    """One live event per transaction: a bulk send or an MSync batch of hundreds is one
-    `messages.created` broadcast (the pages treat it as one burst), not hundreds of them."""
-    if len(messages) == 1:
-        _announce(messages[0], "message.created")
-    elif messages:
-        payload = {"messages": [_live_payload(m) for m in messages]}
-        transaction.on_commit(lambda: broadcast_inbox("messages.created", payload))
 
 
 @dataclass
@@ -188,7 +120,7 @@ def send_message(
         .filter(phone=phone)
         .first()
     )
-    opted_out = conversation.opted_out if conversation is not None else is_opted_out(phone)
+    opted_out = conversation.opted_out if conversation is not None else OptOut.lists(phone)
     lookups = _SendLookups(
         conversations={phone: conversation} if conversation is not None else {},
         opted_out={phone} if opted_out else set(),
@@ -263,7 +195,7 @@ def _queue_message(
         )
         message_queued.send(sender=Message, message=message)
         if announce:
-            _announce(message, "message.created")
+            live.announce(message, "message.created")
     return message
 
 
@@ -318,7 +250,7 @@ def _save_queued(
     if connection.vendor != "postgresql":
         message.save(force_insert=True)
         event.save(force_insert=True)
-        return _upsert_conversation_for(message, conversation)
+        return point_conversation_at(message, conversation)
     from django.db.models.sql import UpdateQuery
 
     message_sql, message_params = _compiled_insert(Message, message)
@@ -364,7 +296,7 @@ def _save_queued(
     existing = Conversation.objects.get(phone=message.contact)
     Message.objects.filter(pk=message.pk).update(conversation=existing)
     message.conversation = existing
-    return _upsert_conversation_for(message, existing)
+    return point_conversation_at(message, existing)
 
 
 def _route_detail(route: Route) -> str:
@@ -448,7 +380,7 @@ def send_bulk(
                 results.append(BulkResult(to=phone, error=exc))
             else:
                 results.append(BulkResult(to=phone, message=message))
-        _announce_created([r.message for r in results if r.message is not None])
+        live.announce_created([r.message for r in results if r.message is not None])
     return results
 
 
@@ -510,7 +442,7 @@ def _apply(
     message_status_changed.send(
         sender=Message, message=message, previous=previous, status=status, detail=detail
     )
-    _announce(message, "message.status")
+    live.announce(message, "message.status")
     return True
 
 
@@ -528,308 +460,3 @@ def record_status(
         if message is None:
             raise NotFound(f"There is no message {message_id!r}.")
         return _apply(message, status, detail=detail, reason=reason, at=at)
-
-
-# --- inbound ----------------------------------------------------------------------------------
-
-
-@dataclass
-class InboundSMS:
-    """An SMS as any source reports it, already parsed from its wire format."""
-
-    from_number: str
-    body: str
-    source: str  # "smssync", "msync", "twilio", ...
-    to_number: str = ""
-    received_at: datetime | None = None
-    device: Device | None = None
-    sim_slot: int | None = None
-    app: ProviderApp | None = None
-    source_id: str = ""  # the sender's own id for the message (SMSSync message_id, MessageSid…)
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class InboundResult:
-    message: Message
-    created: bool
-    replies: list[Message] = field(default_factory=list)
-
-
-def dedup_key_for(sms: InboundSMS) -> str:
-    """Same line + same source id, or same line + sender + timestamp + text, is one message."""
-    owner = sms.device.pk if sms.device else (sms.app.pk if sms.app else sms.source)
-    if sms.source_id:
-        return f"{owner}:id:{sms.source_id}"[:200]
-    stamp = sms.received_at.isoformat() if sms.received_at else ""
-    digest = hashlib.sha256(f"{sms.from_number}\x00{stamp}\x00{sms.body}".encode()).hexdigest()
-    return f"{owner}:h:{digest}"
-
-
-def receive_inbound(sms: InboundSMS) -> InboundResult:
-    """Store one inbound SMS exactly once and run what it triggers, in one transaction.
-
-    A duplicate (a phone's or provider's retry) returns the original message with
-    created=False and triggers nothing again.
-    """
-    return receive_inbound_batch([sms])[0]
-
-
-def mark_conversation_read(*, conversation_id: str) -> None:
-    Conversation.objects.filter(pk=conversation_id).update(unread=0)
-
-
-# --- phones: batches and hand-outs (used by devices' SMSSync and MSync endpoints) --------------
-
-
-def receive_inbound_batch(batch: Sequence[InboundSMS]) -> list[InboundResult]:
-    """`receive_inbound` for many messages at once (an MSync batch of up to 500, or one).
-
-    Same rules and hooks, fewer round trips: one INSERT … ON CONFLICT DO NOTHING for all
-    messages, whose RETURNING tells the new rows from retries (no savepoint per message), and
-    one write per touched conversation. Results are in input order.
-    """
-    from smsgate.ids import new_cnv_id
-
-    if not batch:
-        return []
-    # No savepoint of its own: nothing in here catches an error, and a savepoint costs two
-    # statements on a path phones hit for every message.
-    with transaction.atomic(savepoint=False):
-        phones = {sms.from_number for sms in batch}
-        known = {c.phone: c for c in Conversation.objects.filter(phone__in=phones)}
-        fresh_ids = {phone: new_cnv_id() for phone in phones if phone not in known}
-        messages: list[Message] = []
-        for sms in batch:
-            info = segment_info(sms.body)
-            conversation = known.get(sms.from_number)
-            messages.append(
-                Message(
-                    direction=Direction.INBOUND,
-                    status=Status.RECEIVED,
-                    from_number=sms.from_number,
-                    to_number=sms.to_number,
-                    body=sms.body,
-                    encoding=info.encoding,
-                    segments=info.segments,
-                    device=sms.device,
-                    sim_slot=sms.sim_slot,
-                    app=sms.app,
-                    source=sms.source,
-                    metadata=sms.metadata,
-                    received_at=sms.received_at or timezone.now(),
-                    dedup_key=dedup_key_for(sms),
-                    provider_message_id=sms.source_id[:100],
-                    conversation_id=conversation.pk if conversation else fresh_ids[sms.from_number],
-                )
-            )
-        stored = _insert_new(Message, messages)
-        created = [m for m in messages if m.pk in stored]
-        originals: dict[str, Message] = {}
-        if len(created) < len(messages):
-            duplicate_keys = [m.dedup_key for m in messages if m.pk not in stored]
-            originals = {
-                m.dedup_key or "": m for m in Message.objects.filter(dedup_key__in=duplicate_keys)
-            }
-
-        by_phone: dict[str, list[Message]] = {}
-        for message in created:
-            by_phone.setdefault(message.from_number, []).append(message)
-        new_conversations = []
-        for phone, group in by_phone.items():
-            last = group[-1]
-            line = {"device_id": last.device_id, "sim_slot": last.sim_slot, "app_id": last.app_id}
-            if phone in known:
-                Conversation.objects.filter(pk=known[phone].pk).update(
-                    last_message_id=last.pk,
-                    updated_at=timezone.now(),
-                    unread=F("unread") + len(group),
-                    **line,
-                )
-            else:
-                new_conversations.append(
-                    Conversation(
-                        id=fresh_ids[phone],
-                        phone=phone,
-                        last_message_id=last.pk,
-                        unread=len(group),
-                        **line,
-                    )
-                )
-        if new_conversations:
-            # Another request may have created one of these contacts since we looked: our
-            # messages then join the conversation that won.
-            inserted = _insert_new(Conversation, new_conversations)
-            lost = [c for c in new_conversations if c.pk not in inserted]
-            if lost:
-                _adopt_lost_conversations(lost, by_phone)
-            # The receivers get the conversations this transaction created, as they are (no
-            # one else can see them yet): automation's tag action need not read them back.
-            for conversation in new_conversations:
-                if conversation.pk in inserted:
-                    for message in by_phone[conversation.phone]:
-                        message.conversation = conversation
-
-        results: list[InboundResult] = []
-        # One scope for the batch: receivers read what is the same for every message once.
-        with batch_scope():
-            for message in messages:
-                if message.pk not in stored:
-                    original = originals.get(message.dedup_key or "", message)
-                    results.append(InboundResult(message=original, created=False))
-                    continue
-                replies: list[Message] = []
-                message_received.send(sender=Message, message=message, replies=replies)
-                results.append(InboundResult(message=message, created=True, replies=replies))
-        _announce_created(created)
-    return results
-
-
-def _insert_new(model: Any, objs: Sequence[Any]) -> set[str]:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING pk: the pks of the rows really inserted.
-
-    PostgreSQL and SQLite (≥ 3.35) return only the rows they inserted, so one statement per
-    batch tells new rows from duplicates; bulk_create(ignore_conflicts=True) cannot.
-    """
-    from django.db import connection
-    from django.db.models.constants import OnConflict
-    from django.db.models.sql import InsertQuery
-
-    fields = list(model._meta.concrete_fields)
-    size = max(1, connection.ops.bulk_batch_size(fields, objs))
-    inserted: set[str] = set()
-    for start in range(0, len(objs), size):
-        chunk = list(objs[start : start + size])
-        for obj in chunk:
-            obj._prepare_related_fields_for_save(operation_name="bulk_create")
-        query = InsertQuery(model, on_conflict=OnConflict.IGNORE)
-        query.insert_values(fields, chunk)
-        compiler = query.get_compiler(connection=connection)
-        compiler.returning_fields = [model._meta.pk]
-        with connection.cursor() as cursor:
-            for sql, params in compiler.as_sql():
-                cursor.execute(sql, params)
-                inserted.update(row[0] for row in cursor.fetchall())
-    for obj in objs:
-        obj._state.adding = False
-        obj._state.db = connection.alias
-    return inserted
-
-
-def _adopt_lost_conversations(
-    attempted: list[Conversation], by_phone: dict[str, list[Message]]
-) -> None:
-    for conversation in attempted:
-        winner = Conversation.objects.get(phone=conversation.phone)
-        group = by_phone[conversation.phone]
-        Message.objects.filter(pk__in=[m.pk for m in group]).update(conversation=winner)
-        for message in group:
-            message.conversation_id = winner.pk
-        _upsert_conversation_for(group[-1], winner, unread_increment=len(group))
-
-
-def _update_with_events(
-    messages: Any, changes: dict[str, Any], *, status: str, at: datetime, detail: str
-) -> None:
-    """UPDATE the messages and INSERT one event for each row updated, in one statement
-    (`WITH u AS (UPDATE … RETURNING id) INSERT … SELECT FROM u`): a poll handing out 50
-    messages is one round trip and no 50 event objects."""
-    from django.db.models.sql import UpdateQuery
-
-    update = cast(UpdateQuery, messages.query.chain(UpdateQuery))
-    update.add_update_values(changes)
-    update_sql, update_params = update.get_compiler(connection=connection).as_sql()
-    event_table = connection.ops.quote_name(MessageEvent._meta.db_table)
-    message_pk = connection.ops.quote_name(str(Message._meta.pk.column))
-    sql = (
-        f"WITH u AS ({update_sql} RETURNING {message_pk}) "  # noqa: S608
-        f'INSERT INTO {event_table} ("message_id", "status", "at", "detail", "applied")'
-        f" SELECT u.{message_pk}, %s, %s, %s, true FROM u"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, (*update_params, status, at, detail))
-
-
-def mark_dispatched(
-    *,
-    device: Device,
-    claims: Sequence[tuple[Message, int | None, str]],
-    detail: str,
-) -> None:
-    """Hand queued messages to a phone: `claims` are (message, SIM slot, SIM number).
-
-    The caller holds the rows (claimed with SELECT … FOR UPDATE SKIP LOCKED, or created them in
-    this transaction). One UPDATE and one INSERT of events for the lot, then the usual signal
-    per message. Shared-pool messages (no device yet) take this device and SIM, and so does
-    their conversation: the contact's next messages come from the same number.
-    """
-    from django.db.models import Case, CharField, PositiveSmallIntegerField, When
-
-    if not claims:
-        return
-    now = timezone.now()
-    slots: dict[int | None, list[str]] = {}
-    numbers: dict[str, list[str]] = {}
-    sticky: dict[int | None, list[str]] = {}
-    for message, slot, number in claims:
-        slots.setdefault(slot, []).append(message.pk)
-        if number and not message.from_number:
-            numbers.setdefault(number, []).append(message.pk)
-        if message.device_id is None and message.conversation_id:
-            sticky.setdefault(slot, []).append(message.conversation_id)
-    changes: dict[str, Any] = {
-        "status": Status.DISPATCHED,
-        "dispatched_at": now,
-        "updated_at": now,
-        "device_id": device.pk,
-        "sim_slot": Case(
-            *[When(pk__in=ids, then=Value(slot)) for slot, ids in slots.items()],
-            default=F("sim_slot"),
-            output_field=PositiveSmallIntegerField(),
-        ),
-    }
-    if numbers:
-        changes["from_number"] = Case(
-            *[When(pk__in=ids, then=Value(number)) for number, ids in numbers.items()],
-            default=F("from_number"),
-            output_field=CharField(),
-        )
-    claimed = Message.objects.filter(pk__in=[m.pk for m, _, _ in claims])
-    if connection.vendor == "postgresql":
-        _update_with_events(claimed, changes, status=Status.DISPATCHED, at=now, detail=detail)
-    else:
-        claimed.update(**changes)
-        MessageEvent.objects.bulk_create(
-            MessageEvent(message=m, status=Status.DISPATCHED, at=now, detail=detail)
-            for m, _, _ in claims
-        )
-    for slot, conversation_ids in sticky.items():
-        Conversation.objects.filter(pk__in=conversation_ids).update(
-            device_id=device.pk, sim_slot=slot, app=None
-        )
-    for message, slot, number in claims:
-        previous = message.status
-        message.status = Status.DISPATCHED
-        message.dispatched_at = now
-        message.device = device
-        message.sim_slot = slot
-        if number and not message.from_number:
-            message.from_number = number
-        message_status_changed.send(
-            sender=Message,
-            message=message,
-            previous=previous,
-            status=Status.DISPATCHED,
-            detail=detail,
-        )
-    payloads = [
-        {
-            "message_id": m.pk,
-            "conversation_id": m.conversation_id,
-            "status": Status.DISPATCHED,
-            "direction": m.direction,
-        }
-        for m, _, _ in claims
-    ]
-
-    transaction.on_commit(lambda: broadcast_inbox_many("message.status", payloads))

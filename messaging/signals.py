@@ -1,16 +1,17 @@
-"""Hooks other apps plug into, so `messaging` never imports automation or webhooks.
+"""The plug-in points of messaging: apps above it subscribe, so messaging never imports them.
 
-Both signals are sent inside the transaction that made the change: receivers write their rows
-(replies, opt-outs, webhook events and deliveries) atomically with it and schedule broker work
-with transaction.on_commit. Receivers run in INSTALLED_APPS order, so automation (which may
-opt a number out or queue a reply) runs before webhooks records the events.
+Both are sent inside the transaction that made the change, from many services (the API, the
+dashboard, phone and provider reports, beat tasks): receivers write their rows atomically with
+it and schedule broker work with transaction.on_commit.
+
+- `message_status_changed`: webhooks records the status events; providers sends a message
+  released to its app (scheduled or held back).
+- `message_queued`: providers sends a new message routed to a provider app (phones pull theirs).
+
+Inbound messages have no signal: `pipeline.inbound.receive` calls each step explicitly.
 """
 
 from django.dispatch import Signal
-
-# sender=Message; kwargs: message (the new inbound Message), replies (list[Message] a receiver
-# may append automated replies to; SMSSync and TwiML return them in the same response).
-message_received = Signal()
 
 # sender=Message; kwargs: message, previous (str status), status (str), detail (str).
 message_status_changed = Signal()

@@ -18,12 +18,14 @@ from django.http import HttpRequest, JsonResponse
 
 from devices import services
 from messaging import rawlog
+from messaging.inbox import InboundSMS
 from messaging.models import InboundRequest, Message, Status
-from messaging.services import InboundSMS, receive_inbound_batch, record_status
+from messaging.services import record_status
 from phones import checkin as checkins
 from phones.checkin import CheckIn
 from phones.protocols import ProtocolError, msync, smssync
 from phones.queue import claim, dispatch_replies
+from pipeline.inbound import receive as receive_inbound_batch
 from smsgate.errors import error_body
 from smsgate.phones import normalize_sender, region_of
 

@@ -22,9 +22,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from devices.models import Device
+from messaging.dispatch import mark_dispatched
 from messaging.models import Direction, Message, OptOut, Status
 from messaging.optouts import cancel_for_opt_out, held_back, recipient_is_opted_out
-from messaging.services import mark_dispatched
 from phones.checkin import CheckIn, SimUsage, note_poll
 
 MAX_POLL = 500

@@ -12,8 +12,8 @@ from typing import Any
 
 from django.conf import settings
 
+from messaging.inbox import InboundSMS
 from messaging.models import ProviderApp, Status
-from messaging.services import InboundSMS
 from providers import services
 from providers.base import (
     Outcome,

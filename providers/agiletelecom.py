@@ -8,8 +8,8 @@ attempts). There is no signature: `destination` must be one of the app's numbers
 
 from __future__ import annotations
 
+from messaging.inbox import InboundSMS
 from messaging.models import ProviderApp
-from messaging.services import InboundSMS
 from providers import services
 from providers.base import (
     Outcome,

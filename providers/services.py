@@ -15,6 +15,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from messaging.inbox import InboundResult, InboundSMS
 from messaging.models import (
     Direction,
     Message,
@@ -23,7 +24,8 @@ from messaging.models import (
     ProviderMessagePart,
     Status,
 )
-from messaging.services import InboundResult, InboundSMS, receive_inbound, record_status
+from messaging.services import record_status
+from pipeline.inbound import receive_one as receive_inbound
 from smsgate.crypto import decrypt_json, encrypt_json
 from smsgate.errors import InvalidInput, NotFound
 from smsgate.phones import to_e164

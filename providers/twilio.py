@@ -15,8 +15,8 @@ from django.http import HttpRequest, QueryDict
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 from twilio.twiml.messaging_response import MessagingResponse
 
+from messaging.inbox import InboundSMS
 from messaging.models import Message, ProviderApp, Status
-from messaging.services import InboundSMS
 from providers import services
 from providers.base import (
     Outcome,

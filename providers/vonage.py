@@ -14,8 +14,8 @@ import time
 from django.conf import settings
 
 from messaging.encoding import segment_info
+from messaging.inbox import InboundSMS
 from messaging.models import Encoding, ProviderApp, Status
-from messaging.services import InboundSMS
 from providers import services
 from providers.base import (
     Outcome,

@@ -1,11 +1,11 @@
 """Work shared by the messages of one batch (an MSync upload of up to 500 messages).
 
-`receive_inbound_batch` sends `message_received` once per message; without help each receiver
-repeats per message what is the same for the whole batch (reading the subscribed webhook
-endpoints, publishing to the broker). Inside `batch_scope()` a receiver can read such a thing
-once (`batch_cached`) and hand work to be done once when the batch is complete
-(`batch_collect`). Outside a scope both behave exactly as a direct call, so a receiver works
-the same whoever sends the signal.
+`pipeline.inbound.receive` runs automation and webhooks once per message; without help each
+step repeats per message what is the same for the whole batch (reading the rules and the
+subscribed webhook endpoints, publishing to the broker). Inside `batch_scope()` a step can read
+such a thing once (`batch_cached`) and hand work to be done once when the batch is complete
+(`batch_collect`). Outside a scope both behave exactly as a direct call, so a step works the
+same whoever calls it.
 
 The scope lives inside the caller's transaction: nothing read through it outlives the batch.
 """

@@ -5,13 +5,15 @@ class WebhooksConfig(AppConfig):
     name = "webhooks"
 
     def ready(self) -> None:
+        # Inbound messages reach webhooks explicitly (pipeline.inbound). Status changes and
+        # device health come from many services in lower apps, which must not know webhooks:
+        # those two signals are the plug-in points (messaging/signals.py, devices/signals.py).
         from devices.signals import device_health_changed
-        from messaging.signals import message_received, message_status_changed
+        from messaging.signals import message_status_changed
 
         # tasks and retention register their beat entries, metrics its /metrics collector.
         from webhooks import metrics, receivers, retention, tasks  # noqa: F401
 
-        message_received.connect(receivers.on_message_received, dispatch_uid="webhooks.received")
         message_status_changed.connect(
             receivers.on_message_status_changed, dispatch_uid="webhooks.status"
         )

@@ -1,4 +1,5 @@
-"""Signal receivers turning changes into outbox rows, inside the transaction of the change."""
+"""Signal receivers turning status changes and device health into outbox rows, inside the
+transaction of the change (inbound messages are recorded by pipeline.inbound)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,6 @@ from typing import Any
 from devices.models import Device
 from messaging.models import Message
 from webhooks.services import STATUS_EVENTS, record_device_event, record_message_event
-
-
-def on_message_received(sender: Any, message: Message, **_: Any) -> None:
-    # Sent once, for a message created in this very transaction.
-    record_message_event(message, "sms.received", new_message=True)
 
 
 def on_message_status_changed(sender: Any, message: Message, status: str, **_: Any) -> None:

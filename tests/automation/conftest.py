@@ -9,7 +9,8 @@ import pytest
 
 from automation import services as rule_services
 from automation.models import Rule
-from messaging.services import InboundResult, InboundSMS, receive_inbound
+from messaging.inbox import InboundResult, InboundSMS
+from pipeline.inbound import receive_one as receive_inbound
 from tests.factories import PairedDevice, paired_device
 
 Receive = Callable[..., InboundResult]

@@ -7,8 +7,9 @@ import threading
 import pytest
 from django.db import connection
 
+from messaging.inbox import InboundSMS
 from messaging.models import Direction, Message, OptOut
-from messaging.services import InboundSMS, receive_inbound
+from pipeline.inbound import receive_one as receive_inbound
 from tests.factories import paired_device
 
 SENDER = "+15550001111"

@@ -184,7 +184,8 @@ def test_a_duplicate_inbound_triggers_nothing_again(receive, make_rule):
 
 
 def test_replies_on_a_provider_app_go_through_that_app(make_rule):
-    from messaging.services import InboundSMS, receive_inbound
+    from messaging.inbox import InboundSMS
+    from pipeline.inbound import receive_one as receive_inbound
     from smsgate.crypto import encrypt_json
     from tests.factories import ProviderAppFactory
 
@@ -343,7 +344,8 @@ def test_the_loop_guard_forgets_after_an_hour(receive, make_rule):
 def test_two_of_our_lines_answering_each_other_stop_at_the_limit(make_rule):
     """Phone A's number texts phone B and both auto-reply: every reply arrives as the other
     phone's inbound message. Without the guard this would never end."""
-    from messaging.services import InboundSMS, receive_inbound
+    from messaging.inbox import InboundSMS
+    from pipeline.inbound import receive_one as receive_inbound
     from tests.factories import paired_device
 
     a, b = paired_device(), paired_device()
@@ -434,7 +436,8 @@ def test_a_matching_rule_among_fifty_costs_its_actions_not_the_evaluation(
 
 
 def test_the_device_id_condition_also_selects_a_provider_app(make_rule, receive):
-    from messaging.services import InboundSMS, receive_inbound
+    from messaging.inbox import InboundSMS
+    from pipeline.inbound import receive_one as receive_inbound
     from tests.factories import ProviderAppFactory
 
     app = ProviderAppFactory()

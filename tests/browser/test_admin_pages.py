@@ -11,8 +11,9 @@ from playwright.sync_api import expect
 from pytest_httpserver import HTTPServer
 
 from automation.models import Rule
-from messaging import services
+from messaging.inbox import InboundSMS
 from messaging.models import InboundRequest
+from pipeline.inbound import receive_one
 from tests.browser.conftest import new_page, off_the_loop, screenshot
 from tests.browser.phone import SimulatedPhone
 from tests.factories import OptOutFactory, paired_device
@@ -59,8 +60,8 @@ def test_retry_a_failed_webhook_delivery(
     )
     paired = paired_device(sims=1)
     off_the_loop(
-        lambda: services.receive_inbound(
-            services.InboundSMS(
+        lambda: receive_one(
+            InboundSMS(
                 from_number="+15550008888",
                 body="hi",
                 source="msync",

@@ -6,7 +6,9 @@ import pytest
 from django.test import Client
 
 from messaging import services
+from messaging.inbox import InboundSMS
 from messaging.models import InboundRequest, OptOut
+from pipeline.inbound import receive_one
 from smsgate.auth import find_api_key
 from smsgate.models import APIKey
 from smsgate.services import create_api_key
@@ -28,8 +30,8 @@ def test_home_without_traffic_shows_empty_charts(staff_web: Client) -> None:
 def test_home_charts_are_inline_svg_with_per_day_and_per_device_figures(staff_web: Client) -> None:
     device = paired_device(sims=1, name="Shop phone").device
     for n in range(3):
-        services.receive_inbound(
-            services.InboundSMS(
+        receive_one(
+            InboundSMS(
                 from_number=f"+155500002{n:02d}",
                 body="hi",
                 source="msync",

@@ -11,6 +11,8 @@ from pytest_httpserver import HTTPServer
 
 from devices.models import Device
 from messaging import services
+from messaging.inbox import InboundSMS
+from pipeline.inbound import receive_one
 from smsgate.crypto import hash_secret
 from tests.dashboard.conftest import csrf_post
 from tests.factories import paired_device
@@ -99,8 +101,8 @@ def _failed_delivery(httpserver: HTTPServer) -> Delivery:
         url=httpserver.url_for("/hook"), events=["sms.received"], max_attempts=1
     )
     phone = paired_device(sims=1)
-    services.receive_inbound(
-        services.InboundSMS(
+    receive_one(
+        InboundSMS(
             from_number="+15550000403", body="hi", source="msync", device=phone.device, sim_slot=1
         )
     )

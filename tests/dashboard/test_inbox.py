@@ -8,7 +8,9 @@ import pytest
 from django.test import Client
 
 from messaging import services
+from messaging.inbox import InboundSMS
 from messaging.models import Conversation, Message, Status
+from pipeline.inbound import receive_one
 from tests.dashboard.conftest import csrf_post
 from tests.factories import OptOutFactory, paired_device
 
@@ -16,10 +18,10 @@ pytestmark = pytest.mark.django_db
 
 
 def receive(sender: str, body: str, device: Any = None) -> Message:
-    sms = services.InboundSMS(
+    sms = InboundSMS(
         from_number=sender, body=body, source="msync", device=device, sim_slot=1 if device else None
     )
-    return services.receive_inbound(sms).message
+    return receive_one(sms).message
 
 
 def test_an_empty_inbox_says_so(staff_web: Client) -> None:

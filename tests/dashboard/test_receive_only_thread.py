@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from messaging import services
+from messaging.inbox import InboundSMS
 from messaging.models import Conversation, Message
+from pipeline.inbound import receive_one
 from providers.services import create_provider_app
 from tests.dashboard.conftest import csrf_post
 from tests.factories import paired_device
@@ -21,8 +22,8 @@ def agile_conversation() -> Conversation:
     app = create_provider_app(
         provider="agiletelecom", name="Agile IT", credentials={}, numbers=["+393331234333"]
     )
-    services.receive_inbound(
-        services.InboundSMS(
+    receive_one(
+        InboundSMS(
             from_number=CUSTOMER, body="hello", source="agiletelecom", app=app, source_id="a1"
         )
     )

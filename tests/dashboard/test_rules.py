@@ -7,7 +7,8 @@ from django.test import Client
 
 from automation import services as automation
 from automation.models import Rule, RuleHit
-from messaging import services
+from messaging.inbox import InboundSMS
+from pipeline.inbound import receive_one
 from tests.dashboard.conftest import csrf_post
 
 pytestmark = pytest.mark.django_db
@@ -123,9 +124,7 @@ def test_a_dry_run_without_sender_is_an_inline_error(admin_web: Client) -> None:
 
 def test_the_hit_log_lists_what_rules_did(admin_web: Client) -> None:
     _rule("Yes", "YES", 10)
-    services.receive_inbound(
-        services.InboundSMS(from_number="+15550000502", body="YES", source="msync")
-    )
+    receive_one(InboundSMS(from_number="+15550000502", body="YES", source="msync"))
     html = admin_web.get("/rules/").content.decode()
     assert "+15550000502" in html and "reply:" in html
 

@@ -114,7 +114,8 @@ def test_a_stop_by_sms_before_the_poll_hands_out_only_its_confirmation(
 def test_the_opt_out_confirmation_waiting_in_the_queue_still_goes(
     phone: PairedDevice,
 ) -> None:
-    from messaging.services import InboundSMS, receive_inbound
+    from messaging.inbox import InboundSMS
+    from pipeline.inbound import receive_one as receive_inbound
     from tests.factories import paired_device
 
     # The STOP came in on another phone that never polls again; the confirmation waits in the

@@ -288,12 +288,12 @@ def test_incoming_sms_stays_within_its_query_budget(
 
 
 @pytest.fixture
-def auto_reply():
-    """A stand-in for automation: replies to every inbound message through its device."""
+def auto_reply(monkeypatch):
+    """A stand-in for automation (the pipeline's step 2a): replies to every inbound message
+    through its device."""
     from messaging.services import send_message
-    from messaging.signals import message_received
 
-    def receiver(sender, message, replies, **kwargs):
+    def receiver(*, message, replies):
         replies.append(
             send_message(
                 to=message.from_number,
@@ -304,9 +304,7 @@ def auto_reply():
             )
         )
 
-    message_received.connect(receiver)
-    yield
-    message_received.disconnect(receiver)
+    monkeypatch.setattr("pipeline.inbound.run_automation", receiver)
 
 
 def test_instant_replies_come_back_in_the_payload_already_dispatched(

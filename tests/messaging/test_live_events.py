@@ -6,8 +6,10 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
+from messaging.inbox import InboundSMS
 from messaging.live import INBOX_GROUP
-from messaging.services import InboundSMS, receive_inbound_batch, send_bulk, send_message
+from messaging.services import send_bulk, send_message
+from pipeline.inbound import receive as receive_inbound_batch
 from tests.factories import paired_device
 
 pytestmark = pytest.mark.django_db

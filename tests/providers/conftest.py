@@ -11,7 +11,6 @@ from django.test import Client
 from twilio.request_validator import RequestValidator
 
 from messaging.models import Message, ProviderApp
-from messaging.signals import message_received
 from providers.services import create_provider_app
 
 TWILIO_TOKEN = "f3c9a1d2e4b5a6978877665544332211"
@@ -94,12 +93,12 @@ def twilio_signature(url: str, params: Any = None, token: str = TWILIO_TOKEN) ->
 
 
 @pytest.fixture
-def auto_reply() -> Any:
-    """Stands in for automation: answers every inbound message on a provider app with a reply
-    through the same app, appended to `replies` as the message_received contract says."""
+def auto_reply(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Stands in for automation (the pipeline's step 2a): answers every inbound message on a
+    provider app with a reply through the same app, appended to `replies` as that step does."""
     from messaging.services import send_message
 
-    def reply(sender: Any, message: Message, replies: list[Message], **kwargs: Any) -> None:
+    def reply(*, message: Message, replies: list[Message]) -> None:
         if message.app_id:
             replies.append(
                 send_message(
@@ -110,9 +109,8 @@ def auto_reply() -> Any:
                 )
             )
 
-    message_received.connect(reply, dispatch_uid="tests.providers.auto_reply")
-    yield reply
-    message_received.disconnect(dispatch_uid="tests.providers.auto_reply")
+    monkeypatch.setattr("pipeline.inbound.run_automation", reply)
+    return reply
 
 
 RequestFactory = Callable[..., Any]

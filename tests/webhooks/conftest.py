@@ -9,8 +9,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 from rest_framework.test import APIClient
 
+from messaging.inbox import InboundSMS
 from messaging.models import Message
-from messaging.services import InboundSMS, receive_inbound
+from pipeline.inbound import receive_one as receive_inbound
 from tests.factories import PairedDevice, paired_device
 
 

@@ -1,0 +1,83 @@
+"""Conversations: one per contact, pointing at its last message and the line it talks with."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import connection
+from django.db.models import F
+from django.db.models.constants import OnConflict
+from django.db.models.sql import InsertQuery
+from django.utils import timezone
+
+from messaging.models import Conversation, Message
+
+
+def point_conversation_at(
+    message: Message, conversation: Conversation | None, *, unread_increment: int = 0
+) -> Conversation:
+    """Point the contact's conversation at `message` (created on first contact).
+
+    Message ids are generated in Python and foreign keys are checked at commit, so the message
+    can reference a conversation inserted right after it: one write either way.
+    """
+    line = {"device_id": message.device_id, "sim_slot": message.sim_slot, "app_id": message.app_id}
+    if not message.device_id and not message.app_id:
+        line = {}
+    if conversation is not None:
+        Conversation.objects.filter(pk=conversation.pk).update(
+            last_message_id=message.pk,
+            updated_at=timezone.now(),
+            unread=F("unread") + unread_increment,
+            **line,
+        )
+        return conversation
+    assert message.conversation_id
+    created = Conversation(
+        id=message.conversation_id,
+        phone=message.contact,
+        last_message_id=message.pk,
+        unread=unread_increment,
+        **line,
+    )
+    # INSERT … ON CONFLICT DO NOTHING instead of a savepoint around a plain INSERT: one
+    # statement on the send path instead of three.
+    if insert_new(Conversation, [created]):
+        return created
+    # Another request created this contact's conversation first.
+    existing = Conversation.objects.get(phone=message.contact)
+    Message.objects.filter(pk=message.pk).update(conversation=existing)
+    message.conversation = existing
+    return point_conversation_at(message, existing, unread_increment=unread_increment)
+
+
+def mark_conversation_read(*, conversation_id: str) -> None:
+    Conversation.objects.filter(pk=conversation_id).update(unread=0)
+
+
+def insert_new(model: Any, objs: Sequence[Any]) -> set[str]:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING pk: the pks of the rows really inserted.
+
+    PostgreSQL and SQLite (≥ 3.35) return only the rows they inserted, so one statement per
+    batch tells new rows from duplicates; bulk_create(ignore_conflicts=True) cannot.
+    """
+    fields = list(model._meta.concrete_fields)
+    size = max(1, connection.ops.bulk_batch_size(fields, objs))
+    inserted: set[str] = set()
+    for start in range(0, len(objs), size):
+        chunk = list(objs[start : start + size])
+        for obj in chunk:
+            obj._prepare_related_fields_for_save(operation_name="bulk_create")
+        query = InsertQuery(model, on_conflict=OnConflict.IGNORE)
+        query.insert_values(fields, chunk)
+        compiler = query.get_compiler(connection=connection)
+        compiler.returning_fields = [model._meta.pk]
+        with connection.cursor() as cursor:
+            for sql, params in compiler.as_sql():
+                cursor.execute(sql, params)
+                inserted.update(row[0] for row in cursor.fetchall())
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = connection.alias
+    return inserted
