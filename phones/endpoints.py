@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import uuid as uuidlib
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -20,12 +21,12 @@ from devices import services
 from messaging import rawlog
 from messaging.inbox import InboundSMS
 from messaging.models import InboundRequest, Message, Status
-from messaging.services import record_status
 from phones import checkin as checkins
 from phones.checkin import CheckIn
 from phones.protocols import ProtocolError, msync, smssync
 from phones.queue import claim, dispatch_replies
-from pipeline.inbound import receive as receive_inbound_batch
+from pipeline.inbound import receive
+from pipeline.reports import StatusReport, apply_report
 from smsgate.errors import error_body
 from smsgate.phones import normalize_sender, region_of
 
@@ -69,6 +70,13 @@ def _respond(entry: InboundRequest, answer: Answer) -> JsonResponse:
     # Writes nothing when the work's transaction already committed this outcome (_record).
     _record(entry, answer)
     return JsonResponse(answer.body, status=answer.status)
+
+
+def _report(
+    message: Message, status: str, detail: str, *, reason: str = "", at: datetime | None = None
+) -> bool:
+    report = StatusReport(status=status, detail=detail, reason=reason, at=at, message_id=message.pk)
+    return apply_report(report).applied
 
 
 # --- SMSSync ----------------------------------------------------------------------------------
@@ -134,7 +142,7 @@ def _smssync_incoming(request: HttpRequest, body: bytes) -> Answer:
         source_id=sms.message_id,
         metadata=metadata,
     )
-    [result] = receive_inbound_batch([inbound])
+    [result] = receive([inbound])
     payload: dict[str, Any] = {"success": True, "error": None}
     if result.replies:
         replies = dispatch_replies(checkin, result.replies, detail="instant reply to SMSSync")
@@ -257,14 +265,12 @@ def _smssync_results(request: HttpRequest, body: bytes, secret: str) -> Answer:
             # The app repeats results on every result poll; an already sent message needs no
             # second "sent" event.
             if message.status not in (Status.SENT, Status.DELIVERED):
-                applied += record_status(message_id=message.pk, status=Status.SENT, detail=detail)
+                applied += _report(message, Status.SENT, detail)
         else:
             reason = result.sent_result_message or f"send failed (code {result.sent_result_code})"
-            applied += record_status(
-                message_id=message.pk, status=Status.FAILED, detail=detail, reason=reason
-            )
+            applied += _report(message, Status.FAILED, detail, reason=reason)
         if result.delivered_result_code == -1:
-            applied += record_status(message_id=message.pk, status=Status.DELIVERED, detail=detail)
+            applied += _report(message, Status.DELIVERED, detail)
     return Answer(
         {"payload": {"success": True, "error": None}},
         detail=f"{len(results)} results, {applied} changes",
@@ -340,7 +346,7 @@ def _msync_incoming(checkin: CheckIn, data: dict[str, Any]) -> Answer:
         )
         for item in msync.parse_incoming(data)
     ]
-    results = receive_inbound_batch(batch)
+    results = receive(batch)
     received = sum(1 for r in results if r.created)
     duplicates = len(results) - received
     return Answer(
@@ -408,11 +414,11 @@ def _msync_delivery(checkin: CheckIn, data: dict[str, Any]) -> Answer:
         message = messages.get(report.uuid)
         if message is None:
             continue
-        updated += record_status(
-            message_id=message.pk,
-            status=report.status,
-            detail=f"MSync report{': ' + report.error if report.error else ''}",
-            reason=report.error if report.status == Status.FAILED else "",
+        updated += _report(
+            message,
+            report.status,
+            f"MSync report{': ' + report.error if report.error else ''}",
+            reason=report.error,
             at=report.at,
         )
     return Answer({"success": True, "updated": updated}, detail=f"{updated} updated")

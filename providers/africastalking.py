@@ -14,14 +14,14 @@ from django.conf import settings
 
 from messaging.inbox import InboundSMS
 from messaging.models import ProviderApp, Status
-from providers import services
 from providers.base import (
-    Outcome,
+    Incoming,
+    Parsed,
     PermanentSendError,
     Provider,
     ReceiveContext,
-    Received,
     Rejected,
+    Report,
     SendRequest,
     SendResult,
     TemporarySendError,
@@ -32,7 +32,6 @@ from providers.base import (
     read_params,
     require,
     response_json,
-    text_response,
 )
 from smsgate.phones import region_of
 
@@ -64,7 +63,7 @@ class AfricasTalking(Provider):
 
     # --- receiving ----------------------------------------------------------------------------
 
-    def receive(self, context: ReceiveContext) -> Received:
+    def parse(self, context: ReceiveContext) -> Parsed:
         token = context.credentials.get("token", "")
         given = context.request.GET.get("token", "")
         if token and not hmac.compare_digest(given.encode(), token.encode()):
@@ -76,7 +75,7 @@ class AfricasTalking(Provider):
             return self._delivery_report(context, params)
         return self._incoming(context, params)
 
-    def _incoming(self, context: ReceiveContext, params: dict[str, str]) -> Received:
+    def _incoming(self, context: ReceiveContext, params: dict[str, str]) -> Parsed:
         sender = params.get("from", "").strip()
         if not sender:
             raise Rejected(400, "invalid", "from is required.")
@@ -92,22 +91,18 @@ class AfricasTalking(Provider):
             received_at=parse_timestamp(params.get("date", ""), ("%Y-%m-%d %H:%M:%S",)),
             metadata=metadata,
         )
-        result = services.receive_provider_sms(sms)
-        outcome = Outcome.ACCEPTED if result.created else Outcome.DUPLICATE
-        return Received(text_response(""), outcome=outcome, detail=f"message {result.message.pk}")
+        return Incoming(sms)
 
-    def _delivery_report(self, context: ReceiveContext, params: dict[str, str]) -> Received:
+    def _delivery_report(self, context: ReceiveContext, params: dict[str, str]) -> Parsed:
         raw_status = params.get("status", "")
         failure = params.get("failureReason", "")
         detail = f"Africa's Talking {raw_status}" + (f": {failure}" if failure else "")
-        applied = services.apply_provider_report(
-            app=context.app,
+        return Report(
             provider_message_id=params.get("id", ""),
             status=REPORT_STATUS.get(raw_status.lower()),
             detail=detail,
             reason=detail,
         )
-        return Received(text_response(""), detail=f"{detail}: {applied}")
 
     # --- sending ------------------------------------------------------------------------------
 

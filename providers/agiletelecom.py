@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from messaging.inbox import InboundSMS
 from messaging.models import ProviderApp
-from providers import services
 from providers.base import (
-    Outcome,
+    Incoming,
+    Parsed,
     Provider,
     ReceiveContext,
-    Received,
     Rejected,
     parse_timestamp,
     provider_number,
@@ -41,7 +40,7 @@ class AgileTelecom(Provider):
     optional_credentials = ("username", "password")
     sends = False
 
-    def receive(self, context: ReceiveContext) -> Received:
+    def parse(self, context: ReceiveContext) -> Parsed:
         if context.request.method != "POST":
             raise _refuse(405, "method_not_allowed", "Agile Telecom sends a form POST.")
         try:
@@ -66,7 +65,7 @@ class AgileTelecom(Provider):
         if not originator:
             raise _refuse(400, "invalid", "originator is empty.")
         # No source id: the dedup key is the sender, the timestamp and the text (the
-        # platform's own advice), computed by messaging.services.dedup_key_for.
+        # platform's own advice), computed by messaging.inbox.dedup_key_for.
         sms = InboundSMS(
             from_number=provider_number(originator, region=region_of(destination)),
             to_number=destination,
@@ -76,8 +75,4 @@ class AgileTelecom(Provider):
             received_at=received_at,
             metadata={"date_time": stamp},
         )
-        result = services.receive_provider_sms(sms)
-        outcome = Outcome.ACCEPTED if result.created else Outcome.DUPLICATE
-        return Received(
-            text_response("+OK"), outcome=outcome, detail=f"message {result.message.pk}"
-        )
+        return Incoming(sms, answer=text_response("+OK"))

@@ -2,15 +2,15 @@
 
 A provider module knows one provider's wire formats: which credentials an app needs, how to
 read (and verify) what the provider posts to `/api/sms/apps/{app_id}/receive`, and how to send
-a message through the provider's REST API. Storing and routing stay in `messaging.services`
-and `providers.services`.
+a message through the provider's REST API. Storing is the pipeline's (`pipeline.inbound`,
+`pipeline.reports`), called by the door in providers/views.py.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
@@ -20,6 +20,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.urls import reverse
 
+from messaging.inbox import InboundSMS
 from messaging.models import InboundRequest, Message, ProviderApp
 from smsgate import http, jsonbody
 from smsgate.errors import DomainError, error_response
@@ -40,12 +41,46 @@ class ReceiveContext:
 
 
 @dataclass
-class Received:
-    """What the endpoint answers, and what the raw log records about it."""
+class Incoming:
+    """An SMS the provider delivered to one of the app's numbers."""
 
-    response: HttpResponse
-    outcome: str = Outcome.ACCEPTED
-    detail: str = ""
+    sms: InboundSMS
+    answer: HttpResponse = field(default_factory=lambda: text_response(""))
+
+
+@dataclass
+class Part:
+    """One part of a long SMS the provider delivers in pieces (Vonage binary concat)."""
+
+    sms: InboundSMS
+    ref: str
+    part: int
+    total: int
+    part_id: str
+    answer: HttpResponse = field(default_factory=lambda: text_response(""))
+
+
+@dataclass
+class Report:
+    """What the provider says about a message we sent through it."""
+
+    provider_message_id: str
+    status: str | None  # None: a state we do not map (recorded in the raw log only)
+    detail: str
+    reason: str = ""
+    message_id: str = ""  # ours, when the provider echoes it (callback query, client-ref)
+    answer: HttpResponse = field(default_factory=lambda: text_response(""))
+
+
+@dataclass
+class Ignored:
+    """A request with nothing to store (a provider dashboard checking the URL)."""
+
+    detail: str
+    answer: HttpResponse = field(default_factory=lambda: text_response(""))
+
+
+Parsed = Incoming | Part | Report | Ignored
 
 
 class Rejected(Exception):
@@ -339,9 +374,19 @@ class Provider(ABC):
         """Provider-specific checks beyond presence; returns errors by key."""
         return {}
 
+    # Whether the provider takes replies in its answer to an inbound SMS (TwiML): the door
+    # then hands automation's replies out in `answer_with_replies` instead of sending them.
+    answers_with_replies: ClassVar[bool] = False
+
     @abstractmethod
-    def receive(self, context: ReceiveContext) -> Received:
-        """Verify and interpret one request the provider sent; raise Rejected to refuse it."""
+    def parse(self, context: ReceiveContext) -> Parsed:
+        """Verify and read one request the provider sent; raise Rejected to refuse it.
+        Parsing only: storing is the pipeline's (providers/views.py)."""
+
+    def answer_with_replies(
+        self, context: ReceiveContext, incoming: Incoming, replies: list[Message]
+    ) -> HttpResponse:
+        return incoming.answer
 
     def send(self, request: SendRequest) -> SendResult:
         raise PermanentSendError(f"Sending through {self.label} is not supported.")

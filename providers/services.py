@@ -17,7 +17,6 @@ from django.utils import timezone
 
 from messaging.inbox import InboundResult, InboundSMS
 from messaging.models import (
-    Direction,
     Message,
     MessageEvent,
     ProviderApp,
@@ -128,10 +127,6 @@ def delete_provider_app(*, app_id: str) -> None:
 
 
 # --- inbound ----------------------------------------------------------------------------------
-
-
-def receive_provider_sms(sms: InboundSMS) -> InboundResult:
-    return receive_inbound(sms)
 
 
 def take_replies_for_twiml(app: ProviderApp, replies: Iterable[Message]) -> list[Message]:
@@ -262,44 +257,6 @@ def store_incomplete_parts(*, older_than: timedelta) -> int:
             )
             stored += 1
     return stored
-
-
-def apply_provider_report(
-    *,
-    app: ProviderApp,
-    provider_message_id: str,
-    status: str | None,
-    detail: str,
-    reason: str = "",
-    message_id: str = "",
-) -> str:
-    """Apply a provider's delivery report to our outbound message; says what happened.
-
-    The message is found by the provider's id, or by our own id when the provider echoes it
-    (Twilio callback URL query, Vonage client-ref) — a report can arrive before the send task
-    stored the provider's id.
-    """
-    outbound = Message.objects.filter(app=app, direction=Direction.OUTBOUND)
-    message = None
-    if provider_message_id:
-        message = outbound.filter(provider_message_id=provider_message_id[:100]).first()
-    if message is None and message_id:
-        message = outbound.filter(pk=message_id[:40]).first()
-        if message is not None and provider_message_id and not message.provider_message_id:
-            Message.objects.filter(pk=message.pk, provider_message_id="").update(
-                provider_message_id=provider_message_id[:100]
-            )
-    if message is None:
-        return f"no outbound message with provider id {provider_message_id!r}"
-    if status is None:
-        return f"nothing to apply to {message.pk}"
-    applied = record_status(
-        message_id=message.pk,
-        status=status,
-        detail=detail,
-        reason=reason if status == Status.FAILED else "",
-    )
-    return f"{'applied to' if applied else 'recorded, not applied to'} {message.pk}"
 
 
 # --- outbound ---------------------------------------------------------------------------------

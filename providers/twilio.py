@@ -10,21 +10,20 @@ from __future__ import annotations
 from urllib.parse import quote, urlencode
 
 from django.conf import settings
-from django.db import transaction
-from django.http import HttpRequest, QueryDict
+from django.http import HttpRequest, HttpResponse, QueryDict
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 from twilio.twiml.messaging_response import MessagingResponse
 
 from messaging.inbox import InboundSMS
 from messaging.models import Message, ProviderApp, Status
-from providers import services
 from providers.base import (
-    Outcome,
+    Incoming,
+    Parsed,
     PermanentSendError,
     Provider,
     ReceiveContext,
-    Received,
     Rejected,
+    Report,
     SendRequest,
     SendResult,
     call_api,
@@ -69,6 +68,7 @@ def public_url(request: HttpRequest) -> str:
 class Twilio(Provider):
     name = ProviderApp.Provider.TWILIO
     label = "Twilio"
+    answers_with_replies = True
     # The auth token verifies every request Twilio signs, so even a receive-only app needs it.
     inbound_credentials = ("auth_token",)
     send_credentials = ("account_sid", "auth_token")
@@ -82,7 +82,7 @@ class Twilio(Provider):
 
     # --- receiving ----------------------------------------------------------------------------
 
-    def receive(self, context: ReceiveContext) -> Received:
+    def parse(self, context: ReceiveContext) -> Parsed:
         request = context.request
         if request.method not in ("GET", "POST"):
             raise Rejected(405, "method_not_allowed", "Twilio sends GET or POST.")
@@ -111,7 +111,7 @@ class Twilio(Provider):
                 403, "invalid_signature", "The X-Twilio-Signature does not match this request."
             )
 
-    def _incoming(self, context: ReceiveContext, values: dict[str, str]) -> Received:
+    def _incoming(self, context: ReceiveContext, values: dict[str, str]) -> Parsed:
         sender = values.get("From", "")
         if not sender:
             raise Rejected(400, "invalid", "From is required.")
@@ -133,43 +133,40 @@ class Twilio(Provider):
             source_id=sid,
             metadata=metadata,
         )
-        twiml = MessagingResponse()
-        # One transaction around storing the message and marking its replies sent: the
-        # on-commit provider send scheduled for each queued reply then finds it no longer
-        # queued, so a reply goes out once, in this TwiML answer.
-        with transaction.atomic():
-            result = services.receive_provider_sms(sms)
-            callback = receive_url(context.app, context.request)
-            for reply in services.take_replies_for_twiml(context.app, result.replies):
-                attributes: dict[str, str] = {}
-                if reply.to_number and reply.to_number != result.message.from_number:
-                    attributes["to"] = reply.to_number
-                if callback:
-                    # Twilio reports the reply's status here; the query names our message
-                    # because the reply's MessageSid is only known once Twilio sends it.
-                    attributes["action"] = f"{callback}?{urlencode({'message': reply.pk})}"
-                    attributes["method"] = "POST"
-                twiml.message(reply.body, **attributes)
-        outcome = Outcome.ACCEPTED if result.created else Outcome.DUPLICATE
-        return Received(
-            xml_response(str(twiml)), outcome=outcome, detail=f"message {result.message.pk}"
-        )
+        return Incoming(sms, answer=xml_response(str(MessagingResponse())))
 
-    def _status_callback(self, context: ReceiveContext, values: dict[str, str]) -> Received:
+    def answer_with_replies(
+        self, context: ReceiveContext, incoming: Incoming, replies: list[Message]
+    ) -> HttpResponse:
+        """The replies automation queued, as TwiML <Message>s: Twilio sends them itself."""
+        twiml = MessagingResponse()
+        callback = receive_url(context.app, context.request)
+        for reply in replies:
+            attributes: dict[str, str] = {}
+            if reply.to_number and reply.to_number != incoming.sms.from_number:
+                attributes["to"] = reply.to_number
+            if callback:
+                # Twilio reports the reply's status here; the query names our message
+                # because the reply's MessageSid is only known once Twilio sends it.
+                attributes["action"] = f"{callback}?{urlencode({'message': reply.pk})}"
+                attributes["method"] = "POST"
+            twiml.message(reply.body, **attributes)
+        return xml_response(str(twiml))
+
+    def _status_callback(self, context: ReceiveContext, values: dict[str, str]) -> Parsed:
         raw_status = values.get("MessageStatus", "").lower()
         sid = values.get("MessageSid") or values.get("SmsSid") or ""
         error_code = values.get("ErrorCode", "")
         status = STATUS_MAP.get(raw_status)
         detail = f"Twilio status {raw_status}" + (f", error {error_code}" if error_code else "")
-        applied = services.apply_provider_report(
-            app=context.app,
+        return Report(
             provider_message_id=sid,
             message_id=context.request.GET.get("message", "").replace("\x00", ""),
             status=status,
             detail=detail,
             reason=f"Twilio {raw_status}" + (f" (error {error_code})" if error_code else ""),
+            answer=xml_response(str(MessagingResponse())),
         )
-        return Received(xml_response(str(MessagingResponse())), detail=f"{detail}: {applied}")
 
     # --- sending ------------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """`ANY /api/sms/apps/{app_id}/receive`: what cloud providers post to us (docs/providers/README.md#the-receive-url).
 
-Thin: find the app, log the raw request, hand it to the app's provider module, answer in the
-provider's shape. Every request ends up in the raw log with its outcome, refused or not.
+Thin: find the app, log the raw request, let the app's provider module verify and parse it,
+hand the parsed records to the pipeline, answer in the provider's shape. Every request ends up
+in the raw log with its outcome, refused or not.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from django.views.decorators.csrf import csrf_exempt
 
 from messaging import rawlog
 from messaging.models import InboundRequest, ProviderApp
-from providers import get_provider
-from providers.base import ReceiveContext, Rejected
+from pipeline import inbound, reports
+from pipeline.reports import StatusReport
+from providers import get_provider, services
+from providers.base import Incoming, Parsed, Part, Provider, ReceiveContext, Rejected, Report
 from providers.services import credentials_of
 from smsgate.errors import error_response
 
@@ -35,7 +38,8 @@ def receive(request: HttpRequest, app_id: str) -> HttpResponse:
     provider = get_provider(app.provider)
     context = ReceiveContext(request=request, app=app, credentials=credentials_of(app), body=body)
     try:
-        received = provider.receive(context)
+        parsed = provider.parse(context)
+        response, outcome, detail = _store(provider, context, parsed)
     except Rejected as exc:
         rawlog.finish(
             entry,
@@ -52,10 +56,54 @@ def receive(request: HttpRequest, app_id: str) -> HttpResponse:
         )
         raise
     rawlog.finish(
-        entry,
-        outcome=received.outcome,
-        status_code=received.response.status_code,
-        detail=received.detail,
-        app_id=app.pk,
+        entry, outcome=outcome, status_code=response.status_code, detail=detail, app_id=app.pk
     )
-    return received.response
+    return response
+
+
+def _store(
+    provider: Provider, context: ReceiveContext, parsed: Parsed
+) -> tuple[HttpResponse, str, str]:
+    """Hand what the provider sent to the pipeline; the answer and the raw log's outcome."""
+    if isinstance(parsed, Incoming):
+        app = context.app
+        hand_out = (
+            (lambda replies: services.take_replies_for_twiml(app, replies))
+            if provider.answers_with_replies
+            else None
+        )
+        result = inbound.receive_one(parsed.sms, hand_out=hand_out)
+        response = (
+            provider.answer_with_replies(context, parsed, result.replies)
+            if provider.answers_with_replies
+            else parsed.answer
+        )
+        outcome = Outcome.ACCEPTED if result.created else Outcome.DUPLICATE
+        return response, outcome, f"message {result.message.pk}"
+    if isinstance(parsed, Part):
+        whole, duplicate = services.receive_concat_part(
+            sms=parsed.sms,
+            ref=parsed.ref,
+            part=parsed.part,
+            total=parsed.total,
+            part_id=parsed.part_id,
+        )
+        if duplicate:
+            return parsed.answer, Outcome.DUPLICATE, "part again"
+        if whole is None:
+            return parsed.answer, Outcome.ACCEPTED, f"part {parsed.part} of {parsed.total} stored"
+        return parsed.answer, Outcome.ACCEPTED, f"message {whole.message.pk} (all parts)"
+    if isinstance(parsed, Report):
+        report = StatusReport(
+            status=parsed.status,
+            detail=parsed.detail,
+            reason=parsed.reason,
+            message_id=parsed.message_id,
+            provider_message_id=parsed.provider_message_id,
+        )
+        return (
+            parsed.answer,
+            Outcome.ACCEPTED,
+            f"{parsed.detail}: {reports.apply_report(report, app=context.app).detail}",
+        )
+    return parsed.answer, Outcome.ACCEPTED, parsed.detail

@@ -16,14 +16,16 @@ from django.conf import settings
 from messaging.encoding import segment_info
 from messaging.inbox import InboundSMS
 from messaging.models import Encoding, ProviderApp, Status
-from providers import services
 from providers.base import (
-    Outcome,
+    Ignored,
+    Incoming,
+    Parsed,
+    Part,
     PermanentSendError,
     Provider,
     ReceiveContext,
-    Received,
     Rejected,
+    Report,
     SendRequest,
     SendResult,
     TemporarySendError,
@@ -34,7 +36,6 @@ from providers.base import (
     read_params,
     require,
     response_json,
-    text_response,
 )
 
 SIGNATURE_METHODS = ("md5hash", "md5", "sha1", "sha256", "sha512")
@@ -99,11 +100,11 @@ class Vonage(Provider):
 
     # --- receiving ----------------------------------------------------------------------------
 
-    def receive(self, context: ReceiveContext) -> Received:
+    def parse(self, context: ReceiveContext) -> Parsed:
         params = read_params(context.request, context.body)
         if not params:
             # The dashboard checks a webhook URL with an empty request before saving it.
-            return Received(text_response(""), detail="empty request, nothing to store")
+            return Ignored("empty request, nothing to store")
         self._verify(params, context.credentials)
         if "status" in params and "text" not in params and "type" not in params:
             return self._delivery_receipt(context, params)
@@ -125,7 +126,7 @@ class Vonage(Provider):
             if age > max_age:
                 raise Rejected(403, "stale_signature", "The signed timestamp is too old.")
 
-    def _incoming(self, context: ReceiveContext, params: dict[str, str]) -> Received:
+    def _incoming(self, context: ReceiveContext, params: dict[str, str]) -> Parsed:
         msisdn = params.get("msisdn", "").strip()
         if not msisdn:
             raise Rejected(400, "invalid", "msisdn is required.")
@@ -148,11 +149,9 @@ class Vonage(Provider):
         )
         if params.get("concat", "").lower() == "true":
             return self._part(sms, params, message_id)
-        result = services.receive_provider_sms(sms)
-        outcome = Outcome.ACCEPTED if result.created else Outcome.DUPLICATE
-        return Received(text_response(""), outcome=outcome, detail=f"message {result.message.pk}")
+        return Incoming(sms)
 
-    def _part(self, sms: InboundSMS, params: dict[str, str], message_id: str) -> Received:
+    def _part(self, sms: InboundSMS, params: dict[str, str], message_id: str) -> Parsed:
         ref = params.get("concat-ref", "").strip()
         try:
             total = int(params.get("concat-total", ""))
@@ -163,32 +162,25 @@ class Vonage(Provider):
             ) from None
         if not ref or not 1 <= total <= 255 or not 1 <= part <= total:
             raise Rejected(400, "invalid", "concat-ref, concat-total or concat-part is not valid.")
-        result, duplicate = services.receive_concat_part(
+        return Part(
             sms=sms,
             ref=ref,
             part=part,
             total=total,
             part_id=message_id or f"{sms.from_number}:{ref}:{total}:{part}",
         )
-        if duplicate:
-            return Received(text_response(""), outcome=Outcome.DUPLICATE, detail="part again")
-        if result is None:
-            return Received(text_response(""), detail=f"part {part} of {total} stored")
-        return Received(text_response(""), detail=f"message {result.message.pk} (all parts)")
 
-    def _delivery_receipt(self, context: ReceiveContext, params: dict[str, str]) -> Received:
+    def _delivery_receipt(self, context: ReceiveContext, params: dict[str, str]) -> Parsed:
         raw_status = params.get("status", "").lower()
         error_code = params.get("err-code", "")
         detail = f"Vonage DLR {raw_status}" + (f", err-code {error_code}" if error_code else "")
-        applied = services.apply_provider_report(
-            app=context.app,
+        return Report(
             provider_message_id=params.get("messageId", ""),
             message_id=params.get("client-ref", ""),
             status=DLR_STATUS.get(raw_status),
             detail=detail,
             reason=detail,
         )
-        return Received(text_response(""), detail=f"{detail}: {applied}")
 
     # --- sending ------------------------------------------------------------------------------
 
