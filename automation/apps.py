@@ -9,6 +9,11 @@ class AutomationConfig(AppConfig):
 
         from automation import tasks  # noqa: F401  (registers its beat entry)
         from automation.models import Rule
+        from automation.suppressed import on_reply_suppressed
+        from webhooks.signals import reply_suppressed
+
+        # A chat webhook's held-back reply joins the rules' hits in the automation log.
+        reply_suppressed.connect(on_reply_suppressed, dispatch_uid="automation.suppressed")
 
         # Edits made outside the services (Django admin, shell) invalidate the caches too.
         post_save.connect(_invalidate, sender=Rule, dispatch_uid="automation.rule_saved")

@@ -22,15 +22,18 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Case, F, JSONField, Value, When
 
-from automation import loopguard
 from automation.matching import keyword_words, render, starts_with_keyword, words
 from automation.models import RuleHit
 from automation.rules import CompiledRule, enabled_rules
-from messaging import optouts
-from messaging.models import Conversation, Message, OptOut
+from devices.models import Device
+from messaging import loopguard, optouts
+from messaging.models import Conversation, Message, OptOut, ProviderApp
+from messaging.routing import reply_app_id
+from messaging.services import send_message
 from smsgate.batch import batch_collect
 from smsgate.errors import DomainError, InvalidInput, Refused
 from smsgate.phones import can_reply_to
+from webhooks.outbox import enqueue_forward
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +106,6 @@ class Inbound:
 
     def line_name(self) -> str:
         """`{{device}}`: the name of the phone or provider app the message came in on."""
-        from devices.models import Device
-        from messaging.models import ProviderApp
-
         if self.message is not None:
             line = self.message.device if self.device_id else self.message.app
             return getattr(line, "name", "") or ""
@@ -291,9 +291,6 @@ class Evaluation:
         return outcome
 
     def _send(self, text: str, hit: Hit, confirmation: bool) -> dict[str, Any]:
-        from messaging.routing import reply_app_id
-        from messaging.services import send_message
-
         inbound = self.inbound
         metadata: dict[str, dict[str, Any]] = {
             "automation": {"rule_id": hit.rule_id, "builtin": hit.builtin}
@@ -381,10 +378,6 @@ class Evaluation:
         message = self.inbound.message
         if self.dry_run or message is None:
             return self._outcome("forward", WOULD_RUN, **target)
-        try:
-            from webhooks.services import enqueue_forward
-        except ImportError:
-            return self._outcome("forward", FAILED, "webhook forwarding is not available", **target)
 
         def work() -> dict[str, Any]:
             enqueue_forward(

@@ -31,8 +31,11 @@ from automation.matching import (
     template_names,
 )
 from automation.models import Rule
+from devices.models import Device
+from messaging.models import ProviderApp
 from smsgate.batch import batch_cached
 from smsgate.errors import DomainError
+from smsgate.http import OutboundError, UnsafeDestination, check_destination
 from smsgate.phones import normalize_sender
 
 log = logging.getLogger(__name__)
@@ -128,9 +131,6 @@ def clean_match(raw: Any) -> dict[str, Any]:
 
     device_id = _string(raw.get("device_id"), "match.device_id", errors, 40)
     if device_id is not None:
-        from devices.models import Device
-        from messaging.models import ProviderApp
-
         # A provider app is a line too: its id selects the messages that came in on it.
         if not (
             Device.objects.filter(pk=device_id).exists()
@@ -163,10 +163,6 @@ def _check_forward_url(url: str, fmt: str, name: str, errors: dict[str, list[str
         return
     if scheme not in ("http", "https") or not parts.hostname:
         errors[name] = ["Must be an http:// or https:// URL."]
-        return
-    try:
-        from smsgate.http import OutboundError, UnsafeDestination, check_destination
-    except ImportError:  # the shared HTTP client checks again at each delivery anyway
         return
     try:
         check_destination(url)

@@ -11,7 +11,8 @@ from django.db import transaction
 from automation.engine import Evaluation, Inbound
 from automation.models import Rule
 from automation.rules import RuleInvalid, clean_actions, clean_match, rules_changed
-from messaging.models import OptOut
+from devices.models import Device
+from messaging.models import OptOut, ProviderApp
 from smsgate.errors import InvalidInput, NotFound
 from smsgate.phones import normalize_sender
 
@@ -114,9 +115,6 @@ def dry_run(*, phone: str, body: str, device_id: str | None = None) -> DryRunRes
     """
     app_id = None
     if device_id:
-        from devices.models import Device
-        from messaging.models import ProviderApp
-
         if ProviderApp.objects.filter(pk=device_id).exists():
             device_id, app_id = None, device_id
         elif not Device.objects.filter(pk=device_id).exists():

@@ -18,6 +18,7 @@ from devices.models import Device, Sim
 from devices.signals import device_health_changed
 from smsgate.crypto import hash_secret, random_token
 from smsgate.errors import InvalidInput, NotFound
+from smsgate.phones import to_e164
 
 MAX_SIM_SLOT = 8
 
@@ -36,8 +37,6 @@ def _new_credentials() -> tuple[str, str]:
 
 
 def _validated_sims(sims: Sequence[dict[str, Any]]) -> list[tuple[int, str]]:
-    from smsgate.phones import to_e164
-
     seen: set[int] = set()
     result: list[tuple[int, str]] = []
     for sim in sims:

@@ -24,7 +24,7 @@ from messaging import inbox, live
 from messaging.inbox import InboundResult, InboundSMS
 from messaging.models import Message
 from smsgate.batch import batch_scope
-from webhooks.services import record_message_event
+from webhooks.outbox import record_message_event
 
 HandOut = Callable[[list[Message]], list[Message]]
 

@@ -18,13 +18,13 @@ from django.utils import timezone
 from messaging.inbox import InboundResult, InboundSMS
 from messaging.models import (
     Message,
-    MessageEvent,
     ProviderApp,
     ProviderMessagePart,
     Status,
 )
 from messaging.services import record_status
 from pipeline.inbound import receive_one as receive_inbound
+from providers import get_provider
 from smsgate.crypto import decrypt_json, encrypt_json
 from smsgate.errors import InvalidInput, NotFound
 from smsgate.phones import to_e164
@@ -66,8 +66,6 @@ def create_provider_app(
     numbers: list[str] | None = None,
     enabled: bool = True,
 ) -> ProviderApp:
-    from providers import get_provider
-
     cleaned = get_provider(provider).validate_credentials(credentials)
     app = ProviderApp(
         provider=provider,
@@ -88,8 +86,6 @@ def update_provider_app(*, app_id: str, **changes: Any) -> ProviderApp:
     Credentials are merged into the stored ones (rotating the auth token needs only the new
     token); a key given as null or "" removes an optional credential.
     """
-    from providers import get_provider
-
     with transaction.atomic():
         app = ProviderApp.objects.select_for_update().filter(pk=app_id).first()
         if app is None:
@@ -260,47 +256,3 @@ def store_incomplete_parts(*, older_than: timedelta) -> int:
 
 
 # --- outbound ---------------------------------------------------------------------------------
-
-
-def move_to_fallback_app(*, message_id: str, app: ProviderApp, waited: int) -> bool:
-    """Hand a message no phone took to the fallback provider app; the move is an event.
-
-    Returns False when a phone claimed it (or it changed otherwise) in the meantime.
-    """
-    from providers.tasks import schedule_provider_send
-
-    with transaction.atomic():
-        message = (
-            Message.objects.select_for_update()
-            .filter(pk=message_id, status=Status.QUEUED, app__isnull=True)
-            .first()
-        )
-        if message is None:
-            return False
-        previous = f"device {message.device_id}" if message.device_id else "the shared phone queue"
-        message.app = app
-        message.device = None
-        message.sim_slot = None
-        message.from_number = str(app.numbers[0]) if app.numbers else ""
-        message.next_attempt_at = None
-        message.save(
-            update_fields=[
-                "app",
-                "device",
-                "sim_slot",
-                "from_number",
-                "next_attempt_at",
-                "updated_at",
-            ]
-        )
-        MessageEvent.objects.create(
-            message=message,
-            status=Status.QUEUED,
-            at=timezone.now(),
-            detail=(
-                f"no phone took it from {previous} within {waited} s; "
-                f"moved to fallback provider app {app.pk} ({app.provider})"
-            ),
-        )
-        schedule_provider_send(message.pk)
-    return True

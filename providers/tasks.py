@@ -29,7 +29,6 @@ from providers import get_provider
 from providers.base import PermanentSendError, SendError, SendRequest
 from providers.services import (
     credentials_of,
-    move_to_fallback_app,
     store_incomplete_parts,
 )
 from smsgate.celery import register_periodic_task
@@ -217,3 +216,45 @@ register_periodic_task(
 register_periodic_task(
     "fall-back-to-provider-app", "messaging.fall_back_to_provider_app", timedelta(seconds=30)
 )
+
+
+def move_to_fallback_app(*, message_id: str, app: ProviderApp, waited: int) -> bool:
+    """Hand a message no phone took to the fallback provider app; the move is an event.
+
+    Returns False when a phone claimed it (or it changed otherwise) in the meantime.
+    """
+    with transaction.atomic():
+        message = (
+            Message.objects.select_for_update()
+            .filter(pk=message_id, status=Status.QUEUED, app__isnull=True)
+            .first()
+        )
+        if message is None:
+            return False
+        previous = f"device {message.device_id}" if message.device_id else "the shared phone queue"
+        message.app = app
+        message.device = None
+        message.sim_slot = None
+        message.from_number = str(app.numbers[0]) if app.numbers else ""
+        message.next_attempt_at = None
+        message.save(
+            update_fields=[
+                "app",
+                "device",
+                "sim_slot",
+                "from_number",
+                "next_attempt_at",
+                "updated_at",
+            ]
+        )
+        MessageEvent.objects.create(
+            message=message,
+            status=Status.QUEUED,
+            at=timezone.now(),
+            detail=(
+                f"no phone took it from {previous} within {waited} s; "
+                f"moved to fallback provider app {app.pk} ({app.provider})"
+            ),
+        )
+        schedule_provider_send(message.pk)
+    return True

@@ -28,13 +28,19 @@ from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from messaging import loopguard
 from messaging.models import Message
+from messaging.routing import reply_app_id
+from messaging.services import send_message
+from smsgate.celery import app
 from smsgate.errors import DomainError
 from smsgate.phones import can_reply_to
 from webhooks.formats import FORMATS, get_format
 from webhooks.formats.base import FormatSpec, Outcome, Target
 from webhooks.models import Attempt, Delivery, DeliveryStatus, Endpoint, Event, EventType
-from webhooks.services import endpoint_secrets
+from webhooks.publish import DELIVER_TASK, enqueue_later
+from webhooks.secrets import endpoint_secrets
+from webhooks.signals import reply_suppressed
 
 log = logging.getLogger(__name__)
 
@@ -360,17 +366,13 @@ def _record(
         if row.event.type != EventType.PING:
             _update_endpoint_health(row.endpoint, outcome, now=now)
         if schedule is not None:
-            _enqueue_later(row.pk, schedule.countdown)
+            enqueue_later(row.pk, schedule.countdown)
     return result
 
 
 def _send_chat_reply(row: Delivery, text: str) -> str:
     """The chat receiver's `sms_text`, texted back through the line the message came in on.
     Returns an error note for the attempt when it could not be queued (e.g. opted out)."""
-    from automation import loopguard
-    from messaging.routing import reply_app_id
-    from messaging.services import send_message
-
     message = Message.objects.filter(pk=row.event.message_id).first()
     if message is None or not message.from_number:
         return "reply not sent: the message no longer exists"
@@ -384,7 +386,8 @@ def _send_chat_reply(row: Delivery, text: str) -> str:
     try:
         with transaction.atomic():
             if loopguard.replies_left(message.from_number, lock=True) <= 0:
-                loopguard.record_suppressed_reply(
+                reply_suppressed.send(
+                    sender=Message,
                     phone=message.from_number,
                     message=message,
                     name=f"Chat webhook {row.endpoint_id}",
@@ -441,20 +444,9 @@ def disable_failing_endpoints(
     )
 
 
-def _enqueue_later(delivery_id: str, countdown: float) -> None:
-    def publish() -> None:
-        from webhooks.tasks import deliver_webhook
-
-        deliver_webhook.apply_async(args=[delivery_id], countdown=countdown)
-
-    transaction.on_commit(publish, robust=True)
-
-
 def requeue_lost_deliveries() -> int:
     """Publish again every delivery that is due, not being attempted, and whose broker message
     is missing or overdue (a restarted or emptied broker, a worker killed mid-attempt)."""
-    from webhooks.tasks import deliver_webhook
-
     now = timezone.now()
     # A published message that has not started this long after it was due is treated as lost.
     grace = timedelta(seconds=settings.SMSGATE_WEBHOOKS_SWEEP_GRACE)
@@ -471,7 +463,7 @@ def requeue_lost_deliveries() -> int:
 
         def publish() -> None:
             for pk in ids:
-                deliver_webhook.delay(pk)
+                app.send_task(DELIVER_TASK, args=(pk,))
 
         transaction.on_commit(publish, robust=True)
     return len(ids)

@@ -7,7 +7,7 @@ from typing import Any
 
 from devices.models import Device
 from messaging.models import Message
-from webhooks.services import STATUS_EVENTS, record_device_event, record_message_event
+from webhooks.outbox import STATUS_EVENTS, record_device_event, record_message_event
 
 
 def on_message_status_changed(sender: Any, message: Message, status: str, **_: Any) -> None:

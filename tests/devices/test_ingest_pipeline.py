@@ -17,6 +17,7 @@ from messaging.models import Conversation, InboundRequest, Message
 from tests.devices.conftest import SMSSYNC_UA, TRANSACTION_STATEMENTS, MSync
 from tests.devices.test_smssync import form_body, post_form
 from tests.factories import PairedDevice
+from webhooks import publish as webhook_publish
 from webhooks import services as webhook_services
 from webhooks.models import Delivery, Event
 
@@ -132,7 +133,7 @@ def test_a_batch_publishes_every_delivery_once_after_commit(
     phone: PairedDevice, pipeline: list[str], django_capture_on_commit_callbacks, monkeypatch
 ):
     published: list[list[str]] = []
-    monkeypatch.setattr(webhook_services, "_publish", lambda ids: published.append(list(ids)))
+    monkeypatch.setattr(webhook_publish, "publish", lambda ids: published.append(list(ids)))
     messages = [_sms(f"+1202555{i:04d}", "meter", f"p{i}") for i in range(3)]
 
     with django_capture_on_commit_callbacks(execute=True):

@@ -17,7 +17,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from messaging.models import Message
 from webhooks.models import Delivery, Endpoint, Event
-from webhooks.services import enqueue_forward
+from webhooks.outbox import enqueue_forward
 from webhooks.tasks import deliver_webhook
 
 pytestmark = pytest.mark.django_db

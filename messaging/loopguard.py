@@ -9,7 +9,6 @@ side's, answer each other forever.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
@@ -44,28 +43,3 @@ def replies_left(phone: str, *, lock: bool = False) -> int:
         created_at__gte=since,
     ).count()
     return autoreply_limit() - sent
-
-
-def record_suppressed_reply(
-    *, phone: str, message: Message | None, name: str, text: str, **extra: Any
-) -> None:
-    """Log a held-back reply where the automation log keeps them (a suppressed hit), for an
-    automated sender that is not a rule."""
-    from automation.models import RuleHit
-
-    RuleHit.objects.create(
-        rule=None,
-        rule_name=name[:100],
-        message=message,
-        phone=phone,
-        actions=[
-            {
-                "type": "reply",
-                "status": "suppressed",
-                "detail": suppression_detail(),
-                "text": text,
-                **extra,
-            }
-        ],
-        suppressed=True,
-    )
