@@ -19,7 +19,8 @@ from devices import services
 from devices.models import Device
 from devices.pairing import pairing_for
 from messaging.models import Message, Status
-from phones import endpoints
+from phones.doors import msync as msync_door
+from phones.doors import smssync as smssync_door
 from phones.serializers import (
     DeviceCreateSerializer,
     DeviceCredentialsSerializer,
@@ -100,9 +101,9 @@ class RotateCredentialsView(APIView):
 
 @csrf_exempt
 def smssync(request: HttpRequest) -> JsonResponse:
-    return endpoints.answer_smssync(request)
+    return smssync_door.answer_smssync(request)
 
 
 @csrf_exempt
 def msync(request: HttpRequest) -> JsonResponse:
-    return endpoints.answer_msync(request)
+    return msync_door.answer_msync(request)

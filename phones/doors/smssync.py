@@ -1,9 +1,9 @@
-"""The phone endpoints' flow: raw log first, parse, identify the device, call the services,
-answer in the protocol's own shape. Views only route here.
+"""The SMSSync door (docs/phones/smssync.md): raw log first, parse, identify the device, call
+the pipeline, answer in SMSSync's own shape. The view only routes here.
 
 Every answer that tells a phone "stored" is given after the transaction holding the message
-committed; anything the phone sends that we cannot use is answered with a 4xx (or SMSSync's
-`success: false`) and changes nothing but the raw log.
+committed; anything the phone sends that we cannot use is answered with SMSSync's
+`success: false` (or a 4xx) and changes nothing but the raw log.
 """
 
 from __future__ import annotations
@@ -11,72 +11,28 @@ from __future__ import annotations
 import logging
 import uuid as uuidlib
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from django.db import transaction
 from django.http import HttpRequest, JsonResponse
 
-from devices import services
 from messaging import rawlog
 from messaging.inbox import InboundSMS
-from messaging.models import InboundRequest, Message, Status
+from messaging.models import Message, Status
 from phones import checkin as checkins
+from phones.answers import Answer, Outcome, record, report_state, respond
 from phones.checkin import CheckIn
-from phones.protocols import ProtocolError, msync, smssync
+from phones.protocols import ProtocolError, smssync
 from phones.queue import claim, dispatch_replies
 from pipeline.inbound import receive
-from pipeline.reports import StatusReport, apply_report
-from smsgate.errors import error_body
 from smsgate.phones import normalize_sender, region_of
 
 log = logging.getLogger(__name__)
-Outcome = InboundRequest.Outcome
 
 SMSSYNC_POLL_LIMIT = 50
-MSYNC_POLL_LIMIT = 50
 # Android result codes the SMSSync app reports: RESULT_OK is -1; the shipped app never fills
 # sent_result_code, so 0 (its default) also means "sent" (docs/phones/smssync.md#task-result).
 _SENT_CODES = (None, 0, -1)
-
-
-class Answer:
-    """A response plus what the raw log should say about it."""
-
-    def __init__(
-        self,
-        body: dict[str, Any],
-        *,
-        status: int = 200,
-        outcome: str = Outcome.ACCEPTED,
-        detail: str = "",
-        device_id: str | None = None,
-    ) -> None:
-        self.body, self.status, self.outcome = body, status, outcome
-        self.detail, self.device_id = detail, device_id
-
-
-def _record(entry: InboundRequest, answer: Answer) -> None:
-    rawlog.finish(
-        entry,
-        outcome=answer.outcome,
-        status_code=answer.status,
-        detail=answer.detail,
-        device_id=answer.device_id,
-    )
-
-
-def _respond(entry: InboundRequest, answer: Answer) -> JsonResponse:
-    # Writes nothing when the work's transaction already committed this outcome (_record).
-    _record(entry, answer)
-    return JsonResponse(answer.body, status=answer.status)
-
-
-def _report(
-    message: Message, status: str, detail: str, *, reason: str = "", at: datetime | None = None
-) -> bool:
-    report = StatusReport(status=status, detail=detail, reason=reason, at=at, message_id=message.pk)
-    return apply_report(report).applied
 
 
 # --- SMSSync ----------------------------------------------------------------------------------
@@ -265,12 +221,12 @@ def _smssync_results(request: HttpRequest, body: bytes, secret: str) -> Answer:
             # The app repeats results on every result poll; an already sent message needs no
             # second "sent" event.
             if message.status not in (Status.SENT, Status.DELIVERED):
-                applied += _report(message, Status.SENT, detail)
+                applied += report_state(message, Status.SENT, detail)
         else:
             reason = result.sent_result_message or f"send failed (code {result.sent_result_code})"
-            applied += _report(message, Status.FAILED, detail, reason=reason)
+            applied += report_state(message, Status.FAILED, detail, reason=reason)
         if result.delivered_result_code == -1:
-            applied += _report(message, Status.DELIVERED, detail)
+            applied += report_state(message, Status.DELIVERED, detail)
     return Answer(
         {"payload": {"success": True, "error": None}},
         detail=f"{len(results)} results, {applied} changes",
@@ -282,7 +238,7 @@ def answer_smssync(request: HttpRequest) -> JsonResponse:
     entry, body, too_large = rawlog.log_request(request, source="smssync")
     if too_large:
         limit = rawlog.max_body_bytes()
-        return _respond(
+        return respond(
             entry, _smssync_failure(f"the body is larger than {limit} bytes", status=413)
         )
     task = request.GET.get("task", "")
@@ -298,207 +254,17 @@ def answer_smssync(request: HttpRequest) -> JsonResponse:
     }
     route = routes.get((task, method in ("POST", "PUT")))
     if route is None:
-        return _respond(
+        return respond(
             entry, _smssync_failure(f"nothing to do for {method} task={task!r}", status=400)
         )
     idle = _smssync_idle_send(request, secret) if task == "send" else None
     if idle is not None:
-        return _respond(entry, idle)
+        return respond(entry, idle)
     try:
         with transaction.atomic():
             answer = route()
             # The outcome commits with the work: one durable commit fewer per request.
-            _record(entry, answer)
+            record(entry, answer)
     except ProtocolError as exc:
         answer = _smssync_failure(exc.message, status=400)
-    return _respond(entry, answer)
-
-
-# --- MSync ------------------------------------------------------------------------------------
-
-
-def _msync_error(status: int, code: str, message: str, device_id: str | None = None) -> Answer:
-    return Answer(
-        error_body(code, message),
-        status=status,
-        outcome=Outcome.REJECTED,
-        detail=message,
-        device_id=device_id,
-    )
-
-
-def _msync_incoming(checkin: CheckIn, data: dict[str, Any]) -> Answer:
-    numbers = {sim.slot: sim.number for sim in checkin.sims}
-
-    def to_number(item: msync.Incoming) -> str:
-        return numbers.get(item.sim_slot or 0, "")
-
-    batch = [
-        InboundSMS(
-            from_number=normalize_sender(item.from_number, region=region_of(to_number(item))),
-            body=item.body,
-            source="msync",
-            to_number=to_number(item),
-            received_at=item.received_at,
-            device=checkin.device,
-            sim_slot=item.sim_slot,
-            source_id=item.source_id,
-        )
-        for item in msync.parse_incoming(data)
-    ]
-    results = receive(batch)
-    received = sum(1 for r in results if r.created)
-    duplicates = len(results) - received
-    return Answer(
-        {"success": True, "received": received, "duplicates": duplicates},
-        outcome=Outcome.ACCEPTED if received else Outcome.DUPLICATE,
-        detail=f"{received} received, {duplicates} duplicates",
-    )
-
-
-def _msync_idle_poll(token: str, data: dict[str, Any]) -> Answer | None:
-    """An `outgoing` poll with nothing waiting, answered from one read and no transaction (the
-    commonest call of all: an idle phone polls every few seconds). None: take the full path."""
-    if data.get("action") != "outgoing":
-        return None
-    try:
-        msync.parse_limit(data, MSYNC_POLL_LIMIT)
-    except ProtocolError:
-        return None  # refused on the full path, after the check-in, as always
-    checkin = checkins.idle_poll_check_in(token=token)
-    if checkin is None or data.get("device_id") != checkin.device.pk:
-        return None
-    return Answer({"messages": []}, detail="0 handed out", device_id=checkin.device.pk)
-
-
-def _msync_outgoing(checkin: CheckIn, data: dict[str, Any]) -> Answer:
-    limit = msync.parse_limit(data, MSYNC_POLL_LIMIT)
-    messages = claim(checkin, limit=limit, detail="handed to MSync (outgoing)")
-    return Answer(
-        {
-            "messages": [
-                {
-                    "id": m.pk,
-                    "to": m.to_number,
-                    "message": m.body,
-                    "uuid": str(m.uuid),
-                    "sim_slot": m.sim_slot,
-                }
-                for m in messages
-            ]
-        },
-        detail=f"{len(messages)} handed out",
-    )
-
-
-def _msync_status(checkin: CheckIn, data: dict[str, Any]) -> Answer:
-    services.update_health(device=checkin.device, values=msync.parse_status(data))
-    return Answer({"success": True})
-
-
-def _msync_location(checkin: CheckIn, data: dict[str, Any]) -> Answer:
-    latitude, longitude, accuracy = msync.parse_location(data)
-    services.update_location(
-        device=checkin.device, latitude=latitude, longitude=longitude, accuracy=accuracy
-    )
-    return Answer({"success": True})
-
-
-def _msync_delivery(checkin: CheckIn, data: dict[str, Any]) -> Answer:
-    reports = msync.parse_delivery(data)
-    messages = {m.uuid: m for m in Message.objects.filter(uuid__in=[r.uuid for r in reports])}
-    if any(m.device_id != checkin.device.pk for m in messages.values()):
-        return _msync_error(403, "permission_denied", "A report names a message of another device.")
-    updated = 0
-    for report in reports:
-        message = messages.get(report.uuid)
-        if message is None:
-            continue
-        updated += _report(
-            message,
-            report.status,
-            f"MSync report{': ' + report.error if report.error else ''}",
-            reason=report.error,
-            at=report.at,
-        )
-    return Answer({"success": True, "updated": updated}, detail=f"{updated} updated")
-
-
-_MSYNC_ACTIONS: dict[str, Callable[[CheckIn, dict[str, Any]], Answer]] = {
-    "incoming": _msync_incoming,
-    "outgoing": _msync_outgoing,
-    "status": _msync_status,
-    "location": _msync_location,
-    "delivery": _msync_delivery,
-}
-
-
-def _bearer(request: HttpRequest) -> str:
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    return value.strip() if scheme.lower() == "bearer" else ""
-
-
-def _msync_answer(request: HttpRequest, body: bytes, entry: InboundRequest) -> Answer:
-    data = msync.parse_body(body)
-    token = _bearer(request)
-    if not token:
-        return _msync_error(401, "not_authenticated", "Send the device token as a Bearer token.")
-    idle = _msync_idle_poll(token, data)
-    if idle is not None:
-        return idle
-    with transaction.atomic():
-        answer = _msync_checked_in(token, data)
-        # The outcome commits with the work (nothing is written here when the action failed
-        # and the transaction is rolling back; _respond records it after).
-        _record(entry, answer)
-    return answer
-
-
-def _msync_checked_in(token: str, data: dict[str, Any]) -> Answer:
-    """Inside the request's transaction: the device's check-in, then the action. Only a poll
-    for outgoing messages claims, so only it keeps the device row locked."""
-    checkin = checkins.check_in_by_token(token, lock=data.get("action") == "outgoing")
-    if checkin is None:
-        return _msync_error(401, "not_authenticated", "The device token is not valid.")
-    device_id = checkin.device.pk
-    if data.get("device_id") != device_id:
-        return _msync_error(
-            403,
-            "permission_denied",
-            "`device_id` must be the id of the device this token belongs to.",
-            device_id,
-        )
-    action = _MSYNC_ACTIONS.get(data.get("action") or "")
-    if action is None:
-        return _msync_error(
-            400,
-            "unknown_action",
-            "`action` must be one of " + ", ".join(msync.ACTIONS) + ".",
-            device_id,
-        )
-    try:
-        with transaction.atomic(savepoint=False):
-            answer = action(checkin, data)
-    except ProtocolError as exc:
-        return _msync_error(400, "invalid", exc.message, device_id)
-    answer.device_id = device_id
-    return answer
-
-
-def answer_msync(request: HttpRequest) -> JsonResponse:
-    entry, body, too_large = rawlog.log_request(request, source="msync")
-    if request.method != "POST":
-        answer = _msync_error(405, "method_not_allowed", "MSync takes POST requests only.")
-    elif too_large:
-        answer = _msync_error(
-            413, "body_too_large", f"The body is larger than {rawlog.max_body_bytes()} bytes."
-        )
-    else:
-        try:
-            answer = _msync_answer(request, body, entry)
-        except ProtocolError as exc:
-            answer = _msync_error(400, "invalid", exc.message)
-    response = _respond(entry, answer)
-    if answer.status == 405:
-        response["Allow"] = "POST"
-    return response
+    return respond(entry, answer)
