@@ -30,6 +30,7 @@ from messaging.serializers import (
     SimGateSendSerializer,
 )
 from smsgate.auth import IsStaffOrAdmin
+from smsgate.errors import NotFound
 from smsgate.pagination import RecentActivityCursorPagination
 from smsgate.phones import normalize_sender
 
@@ -176,7 +177,7 @@ class ConversationMessagesView(ListAPIView):
 
     def get_queryset(self) -> QuerySet[Message]:
         if not Conversation.objects.filter(pk=self.kwargs["pk"]).exists():
-            raise services.NotFound(f"There is no conversation {self.kwargs['pk']!r}.")
+            raise NotFound(f"There is no conversation {self.kwargs['pk']!r}.")
         return Message.objects.filter(conversation_id=self.kwargs["pk"])
 
 
