@@ -25,15 +25,21 @@ MAX_SIM_SLOT = 8
 
 @dataclass
 class Credentials:
-    """Plaintext credentials of a device: returned once (creation, rotation), never stored."""
+    """Plaintext credentials of a device: returned once (creation, rotation), never stored.
+
+    `app_private_token` is what the SMS Gateway for Android app registers with
+    (docs/phones/sms-gateway-app.md): the user types it into the app, so it is shorter than
+    the MSync token while still 144 random bits.
+    """
 
     device: Device
     token: str
     smssync_secret: str
+    app_private_token: str
 
 
-def _new_credentials() -> tuple[str, str]:
-    return random_token(24), random_token(18)
+def _new_credentials() -> tuple[str, str, str]:
+    return random_token(24), random_token(18), random_token(18)
 
 
 def _validated_sims(sims: Sequence[dict[str, Any]]) -> list[tuple[int, str]]:
@@ -63,28 +69,49 @@ def register_device(
     one SIM, and pacing and routing work per SIM.
     """
     slots = _validated_sims(sims) or [(1, "")]
-    token, secret = _new_credentials()
+    token, secret, private_token = _new_credentials()
     with transaction.atomic():
         device = Device(name=name, token_hash=hash_secret(token))
         device.smssync_secret_hash = hash_secret(secret)
+        device.app_private_token_hash = hash_secret(private_token)
         for key, value in (limits or {}).items():
             setattr(device, f"limit_{key}", value)
         device.save(force_insert=True)
         Sim.objects.bulk_create(Sim(device=device, slot=s, number=n) for s, n in slots)
-    return Credentials(device=device, token=token, smssync_secret=secret)
+    return Credentials(
+        device=device, token=token, smssync_secret=secret, app_private_token=private_token
+    )
 
 
 def rotate_credentials(*, device_id: str) -> Credentials:
-    """New token and secret; the old ones stop working with this commit."""
-    token, secret = _new_credentials()
+    """New token, secret and app private token; the old ones stop working with this commit.
+
+    The app's device token goes too (`app_token_hash` cleared): it was handed out in exchange
+    for the old private token, so keeping it would let the phone holding the old credentials,
+    the one rotation is meant to shut out, carry on. The app answers the next 401 by
+    registering again, which needs the new private token.
+    """
+    token, secret, private_token = _new_credentials()
     with transaction.atomic():
         device = Device.objects.select_for_update().filter(pk=device_id).first()
         if device is None:
             raise NotFound(f"There is no device {device_id!r}.")
         device.token_hash = hash_secret(token)
         device.smssync_secret_hash = hash_secret(secret)
-        device.save(update_fields=["token_hash", "smssync_secret_hash", "updated_at"])
-    return Credentials(device=device, token=token, smssync_secret=secret)
+        device.app_private_token_hash = hash_secret(private_token)
+        device.app_token_hash = None
+        device.save(
+            update_fields=[
+                "token_hash",
+                "smssync_secret_hash",
+                "app_private_token_hash",
+                "app_token_hash",
+                "updated_at",
+            ]
+        )
+    return Credentials(
+        device=device, token=token, smssync_secret=secret, app_private_token=private_token
+    )
 
 
 def update_device(

@@ -105,12 +105,23 @@ class DeviceSerializer(serializers.ModelSerializer):
         return int(getattr(device, "queued_count", 0) or 0)
 
 
+class AppPairingSerializer(serializers.Serializer):
+    """What the SMS Gateway for Android app needs (docs/phones/sms-gateway-app.md): its
+    Settings → Cloud server → API URL and Private Token."""
+
+    server_url = serializers.URLField(help_text="The app's API URL: <server>/api/mobile/v1.")
+    private_token = serializers.CharField(
+        help_text="The app's Private Token; shown only here, stored hashed."
+    )
+
+
 class PairingPayloadSerializer(serializers.Serializer):
     server = serializers.URLField()
     device_id = serializers.CharField()
     token = serializers.CharField()
     smssync_url = serializers.URLField()
     msync_url = serializers.URLField()
+    app = AppPairingSerializer()
 
 
 class PairingSerializer(serializers.Serializer):

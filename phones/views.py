@@ -49,7 +49,10 @@ def _with_credentials(request: Request, credentials: services.Credentials) -> di
     device.token = credentials.token  # type: ignore[attr-defined]
     device.smssync_secret = credentials.smssync_secret  # type: ignore[attr-defined]
     device.pairing = pairing_for(  # type: ignore[attr-defined]
-        device_id=device.pk, token=credentials.token, request=request
+        device_id=device.pk,
+        token=credentials.token,
+        app_private_token=credentials.app_private_token,
+        request=request,
     )
     return dict(DeviceCredentialsSerializer(device).data)
 
@@ -63,7 +66,10 @@ class DevicesView(ListAPIView):
     @extend_schema(
         request=DeviceCreateSerializer,
         responses={201: DeviceCredentialsSerializer},
-        description="Register a phone. `token` and `smssync_secret` are shown only here.",
+        description=(
+            "Register a phone. `token`, `smssync_secret` and `pairing.payload.app.private_token`"
+            " are shown only here (and by rotate-credentials)."
+        ),
     )
     def post(self, request: Request) -> Response:
         serializer = DeviceCreateSerializer(data=request.data)
@@ -93,7 +99,14 @@ class DeviceDetailView(RetrieveAPIView):
 
 
 class RotateCredentialsView(APIView):
-    @extend_schema(request=None, responses={200: DeviceCredentialsSerializer})
+    @extend_schema(
+        request=None,
+        responses={200: DeviceCredentialsSerializer},
+        description=(
+            "New token, SMSSync secret and app private token; the old ones, and the device"
+            " token the app got with the old private token, stop working at once."
+        ),
+    )
     def post(self, request: Request, pk: str) -> Response:
         credentials = services.rotate_credentials(device_id=pk)
         return Response(_with_credentials(request, credentials))

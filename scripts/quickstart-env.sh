@@ -12,3 +12,13 @@ if [ -z "${SMSGATE_WEBHOOKS_ALLOW_PRIVATE:-}" ] &&
   ! grep -qs '^[[:space:]]*SMSGATE_WEBHOOKS_ALLOW_PRIVATE[[:space:]]*=' "${ROOT:-.}/.env"; then
   export SMSGATE_WEBHOOKS_ALLOW_PRIVATE=true
 fi
+
+# A phone on the same network (./start --lan, or HOST=0.0.0.0 ./start; docs/operations.md):
+# bind every interface, find the machine's LAN address, accept it as a Host and make it the
+# public URL the pairing card gives phones. Without HOST the quick start stays on 127.0.0.1.
+export HOST="${HOST:-127.0.0.1}"
+if [ "$HOST" != 127.0.0.1 ]; then
+  lan_exports="$(python -m smsgate.lan --host "$HOST" --port "${PORT:-8000}" --dotenv "${ROOT:-.}/.env")"
+  eval "$lan_exports"
+  unset lan_exports
+fi

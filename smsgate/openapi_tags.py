@@ -56,7 +56,7 @@ SUMMARIES: dict[str, str] = {
     "api_v1_conversations_list": "List conversations, most recent first",
     "api_v1_conversations_messages_list": "List the messages of a conversation",
     "api_v1_devices_list": "List devices with their health and queue",
-    "api_v1_devices_create": "Register a device (token and secret are shown once)",
+    "api_v1_devices_create": "Register a device (token, secret and app token shown once)",
     "api_v1_devices_retrieve": "Get a device",
     "api_v1_devices_partial_update": "Change a device's name, SIMs, limits or state",
     "api_v1_devices_destroy": "Delete a device",

@@ -1,9 +1,11 @@
-"""Devices (admin only): health, queue and pacing, pairing by QR, rotation, enable/disable.
+"""Devices (admin only): health, queue and pacing, pairing by QR or with the SMS Gateway for
+Android app, rotation, enable/disable.
 State changes go through devices.services; this module only parses and renders."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.db.models import Count, Prefetch, Q
@@ -15,7 +17,7 @@ from dashboard.access import admin_required
 from dashboard.views.common import render_page
 from devices import services as devices
 from devices.models import Device, Sim
-from devices.pairing import pairing_for
+from devices.pairing import pairing_for, text_qr_url
 from messaging.models import Status
 from smsgate.errors import DomainError
 
@@ -38,9 +40,33 @@ def _render(request: HttpRequest, status: int = 200, **extra: Any) -> HttpRespon
     return render_page(request, "dashboard/devices.html", context, section="devices", status=status)
 
 
+def _app_card(app: dict[str, str]) -> dict[str, Any]:
+    """The app card's extras: a QR of each value, which a phone's camera turns into text to
+    paste (the app has no scanner, and its Private Token field is a password field), and
+    whether the URL is plain HTTP to another host, which the app's release build refuses."""
+    url = urlsplit(app["server_url"])
+    return {
+        **app,
+        "server_qr_url": text_qr_url(app["server_url"]),
+        "token_qr_url": text_qr_url(app["private_token"]),
+        "needs_insecure_build": url.scheme == "http" and url.hostname != "127.0.0.1",
+    }
+
+
 def _issued(request: HttpRequest, credentials: devices.Credentials, title: str) -> HttpResponse:
-    pairing = pairing_for(device_id=credentials.device.pk, token=credentials.token, request=request)
-    response = _render(request, issued=credentials, pairing=pairing, issued_title=title)
+    pairing = pairing_for(
+        device_id=credentials.device.pk,
+        token=credentials.token,
+        app_private_token=credentials.app_private_token,
+        request=request,
+    )
+    response = _render(
+        request,
+        issued=credentials,
+        pairing=pairing,
+        app=_app_card(pairing["payload"]["app"]),
+        issued_title=title,
+    )
     response["Cache-Control"] = "no-store"  # the credentials exist only in this response
     return response
 

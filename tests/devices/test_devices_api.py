@@ -49,6 +49,9 @@ def test_create_shows_credentials_once_and_stores_only_hashes(admin_client):
     device = Device.objects.get()
     assert device.token_hash == hash_secret(data["token"])
     assert device.smssync_secret_hash == hash_secret(data["smssync_secret"])
+    private_token = data["pairing"]["payload"]["app"]["private_token"]
+    assert device.app_private_token_hash == hash_secret(private_token)
+    assert device.app_token_hash is None  # the app has not registered yet
     detail = admin_client.get(f"/api/v1/devices/{data['id']}").json()
     assert set(detail) == DEVICE_FIELDS
 
@@ -64,6 +67,10 @@ def test_pairing_qr_encodes_the_payload(admin_client):
         "token": data["token"],
         "smssync_url": "https://sms.example.org/api/sms/smssync",
         "msync_url": "https://sms.example.org/api/sms/msync",
+        "app": {
+            "server_url": "https://sms.example.org/api/mobile/v1",
+            "private_token": payload["app"]["private_token"],
+        },
     }
     qr_url = data["pairing"]["qr_url"]
     assert qr_url.startswith("data:image/png;base64,")
@@ -159,6 +166,11 @@ def test_rotate_credentials_returns_new_ones(admin_client):
     assert rotated["token"] != data["token"]
     assert rotated["smssync_secret"] != data["smssync_secret"]
     assert rotated["pairing"]["payload"]["token"] == rotated["token"]
+    old_app, new_app = data["pairing"]["payload"]["app"], rotated["pairing"]["payload"]["app"]
+    assert new_app["private_token"] != old_app["private_token"]
+    assert new_app["server_url"] == "http://testserver/api/mobile/v1"
+    device = Device.objects.get(pk=data["id"])
+    assert device.app_private_token_hash == hash_secret(new_app["private_token"])
     assert admin_client.post("/api/v1/devices/dev_nope/rotate-credentials").status_code == 404
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import secrets
 from pathlib import Path
 from typing import Any
 
+import segno
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
@@ -23,26 +25,43 @@ CREDENTIALS_FILE = Path(
 )
 
 
-def banner(saved: dict[str, str], port: str, headline: str) -> str:
-    """The lines a new user needs: where to go, how to log in, and a request to try."""
+def terminal_qr(text: str) -> str:
+    """A QR code drawn with block characters (two rows of modules per line), for a phone's
+    camera to read off the terminal."""
+    drawing = io.StringIO()
+    segno.make(text, error="m").terminal(out=drawing, compact=True, border=2)
+    return drawing.getvalue().rstrip("\n")
+
+
+def banner(saved: dict[str, str], port: str, headline: str, *, qr: bool = False) -> str:
+    """The lines a new user needs: where to go, how to log in, and a request to try; with
+    `./start --lan` also the address a phone on the network uses (and, with `qr`, a QR code
+    of it: the ready banner has one, the first would only scroll away)."""
     base = f"http://127.0.0.1:{port}"
     password = saved.get("password", "(the one you set)")
     api_key = saved.get("api_key", "(see the API keys page)")
-    return "\n".join(
-        [
-            "",
-            headline,
-            f"  Dashboard:  {base}/",
-            f"  Login:      admin / {password}",
-            f"  API key:    {api_key}",
-            f"  API docs:   {base}/api/docs/",
-            "  Try it:",
-            f"    curl -H 'Authorization: Bearer {api_key}' "
-            "-H 'Content-Type: application/json' "
-            f'-d \'{{"to":"+15551234567","body":"hi"}}\' {base}/api/v1/messages',
-            "",
+    lines = [
+        "",
+        headline,
+        f"  Dashboard:  {base}/",
+        f"  Login:      admin / {password}",
+        f"  API key:    {api_key}",
+        f"  API docs:   {base}/api/docs/",
+        "  Try it:",
+        f"    curl -H 'Authorization: Bearer {api_key}' "
+        "-H 'Content-Type: application/json' "
+        f'-d \'{{"to":"+15551234567","body":"hi"}}\' {base}/api/v1/messages',
+    ]
+    lan_url = os.environ.get("SMSGATE_QUICKSTART_LAN_URL", "")
+    if lan_url:
+        lines += [
+            f"  On your network: {lan_url}/   (phones and other computers on it)",
+            "    Pair a phone: Devices → Pair a new phone. Plain HTTP: the SMS Gateway for",
+            f"    Android app needs its insecure build; a firewall must let port {port} in.",
         ]
-    )
+        if qr:
+            lines += ["", terminal_qr(f"{lan_url}/")]
+    return "\n".join([*lines, ""])
 
 
 class Command(BaseCommand):

@@ -1,4 +1,5 @@
-"""The quick start's `ready` process: once /healthz answers, print the login banner again.
+"""The quick start's `ready` process: once /healthz answers, print the login banner again
+(with `./start --lan`, the LAN address's QR code too, after checking that address answers).
 
 The start-up logs of web, worker and beat scroll the banner ./start printed out of sight, so it
 is printed once more when the platform can be used. The process then idles until honcho stops
@@ -8,6 +9,7 @@ it (honcho stops every process when one exits), and exits quietly on SIGTERM/SIG
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import time
@@ -55,7 +57,12 @@ class Command(BaseCommand):
         if CREDENTIALS_FILE.exists():
             saved = json.loads(CREDENTIALS_FILE.read_text())
         headline = "smsgate is up (Ctrl-C stops it)."
-        self.stdout.write(banner(saved, port, headline))
+        self.stdout.write(banner(saved, port, headline, qr=True))
+        lan_url = os.environ.get("SMSGATE_QUICKSTART_LAN_URL", "")
+        if lan_url and not _healthy(f"{lan_url}/healthz"):
+            # Asked from this machine: a firewall may still stop other machines, but this
+            # catches a wrong address or an ALLOWED_HOSTS that refuses it.
+            self.stdout.write(f"  Warning: {lan_url}/healthz does not answer from here.\n")
         self.stdout.flush()
         while True:
             signal.pause()
