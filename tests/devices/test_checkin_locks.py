@@ -13,7 +13,6 @@ from collections.abc import Callable
 import pytest
 from django.db import DatabaseError, connection, transaction
 
-from devices import services
 from devices.models import Device
 from phones import checkin as checkins
 from tests.devices.conftest import MSync
@@ -78,7 +77,7 @@ def test_msync_locks_the_device_only_for_outgoing(monkeypatch: pytest.MonkeyPatc
         seen.append(bool(kwargs.get("lock", True)))
         return real(token, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(services, "check_in_by_token", spy)
+    monkeypatch.setattr(checkins, "check_in_by_token", spy)
     client = MSync(phone)
     client.post("incoming", messages=[{"from": "+15551230001", "message": "hi"}])
     client.post("outgoing", limit=5)
