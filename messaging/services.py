@@ -452,6 +452,90 @@ def send_bulk(
     return results
 
 
+# End-to-end encrypted messages of the SMS Gateway for Android app (docs/thirdparty.md#encrypted-messages):
+# the number and the text are ciphertext only the app can read, so they are stored as given.
+MAX_OPAQUE_CHARS = 8000
+MAX_OPAQUE_RECIPIENT_CHARS = 255
+
+
+def _opaque_text(value: Any, *, field_name: str, limit: int) -> str:
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise InvalidInput(field_name, f"{field_name} must be a string of 1 to {limit} characters.")
+    if not value.isprintable():
+        raise InvalidInput(field_name, f"{field_name} must not contain control characters.")
+    return value
+
+
+def _opaque_route(device_id: str | None, sim_slot: int | None) -> Route:
+    """Only an app phone holds the passphrase, so an encrypted message goes to one: the one
+    named, else an enabled one (online first, the least recently seen first)."""
+    if device_id is not None:
+        route = explicit_device_route(device_id, sim_slot)
+        assert route.device is not None
+        if route.device.app_token_hash is None:
+            raise Refused(
+                f"Device {device_id!r} is not an SMS Gateway for Android phone and cannot "
+                "decrypt this message.",
+                code="device_unavailable",
+            )
+        return route
+    device = (
+        Device.objects.filter(enabled=True, app_token_hash__isnull=False)
+        .order_by("-online", "last_seen_at", "id")
+        .first()
+    )
+    if device is None:
+        raise Refused(
+            "No SMS Gateway for Android phone is paired: nothing else can decrypt this message.",
+            code="device_unavailable",
+        )
+    return explicit_device_route(device.pk, sim_slot)
+
+
+def send_opaque_message(
+    *,
+    to: str,
+    body: str,
+    device_id: str | None = None,
+    sim_slot: int | None = None,
+    send_at: datetime | None = None,
+    expires_at: datetime | None = None,
+    metadata: dict[str, Any] | None = None,
+    source: str = "api",
+) -> Message:
+    """Queue a message whose recipient and body are ciphertext: stored and handed to an app
+    phone as given, with no number validation, no opt-out check, no conversation, and segments
+    counted on the ciphertext (an over-estimate, so pacing stays on the safe side)."""
+    phone = _opaque_text(to, field_name="to", limit=MAX_OPAQUE_RECIPIENT_CHARS)
+    text = _opaque_text(body, field_name="body", limit=MAX_OPAQUE_CHARS)
+    _validate_times(send_at, expires_at)
+    route = _opaque_route(device_id, sim_slot)
+    info = segment_info(text)
+    with transaction.atomic():
+        status = (
+            Status.SCHEDULED if send_at is not None and send_at > timezone.now() else Status.QUEUED
+        )
+        message = Message.objects.create(
+            direction=Direction.OUTBOUND,
+            status=status,
+            to_number=phone,
+            from_number=route.from_number,
+            body=text,
+            encoding=info.encoding,
+            segments=info.segments,
+            device=route.device,
+            sim_slot=route.sim_slot,
+            source=source,
+            metadata=metadata or {},
+            send_at=send_at,
+            expires_at=expires_at,
+        )
+        _record_event(message, status, detail=_route_detail(route) + " (encrypted)")
+        message_queued.send(sender=Message, message=message)
+        _announce(message, "message.created")
+    return message
+
+
 def cancel_message(*, message_id: str) -> Message:
     with transaction.atomic():
         message = Message.objects.select_for_update().filter(pk=message_id).first()

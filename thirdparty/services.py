@@ -1,0 +1,480 @@
+"""What the app's third-party API changes, through smsgate's own services
+(docs/thirdparty.md): messages are ordinary smsgate messages, webhooks are smsgate endpoints
+in the `app` format, settings are the fleet's `PhoneSettings`."""
+
+from __future__ import annotations
+
+import copy
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from devices import wake
+from devices.models import PhoneSettings
+from messaging import services as messaging
+from messaging.models import Message, Status
+from smsgate.errors import Conflict, DomainError, InvalidInput, NotFound
+from smsgate.phones import to_e164
+from thirdparty.models import AppMessage, AppRecipient
+from webhooks import services as webhooks
+from webhooks.formats.app import APP_EVENTS
+from webhooks.models import Endpoint, EventType, Format
+
+MAX_RECIPIENTS = 100
+MAX_ID_CHARS = 36
+# The id travels in URL paths (`/messages/{id}`), so it is kept to characters that need no
+# escaping there.
+_ID_SHAPE = re.compile(r"[A-Za-z0-9._~:@!$&'()*+,;=-]{1,36}")
+MIN_TTL = 5
+
+
+# --- input ----------------------------------------------------------------------------------
+
+
+def parse_time(value: Any, field_name: str) -> datetime | None:
+    """RFC 3339 or Python's isoformat; a time without an offset is UTC (the client sends
+    `datetime.isoformat()` of naive values)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 64:
+        raise InvalidInput(field_name, f"{field_name} must be an ISO 8601 date and time.")
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(field_name, f"{field_name} must be an ISO 8601 date and time.") from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _int(body: dict[str, Any], name: str, low: int, high: int) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidInput(name, f"{name} must be a whole number from {low} to {high}.")
+    return value
+
+
+def _bool(body: dict[str, Any], name: str, default: bool) -> bool:
+    value = body.get(name, default)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise InvalidInput(name, f"{name} must be true or false.")
+    return value
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    message_id: str
+    phone_numbers: list[str]
+    body: str
+    data_port: int | None
+    device_id: str | None
+    sim_number: int | None
+    expires_at: datetime | None
+    send_at: datetime | None
+    with_delivery_report: bool
+    priority: int
+    is_encrypted: bool
+
+
+def _content(body: dict[str, Any]) -> tuple[str, int | None]:
+    given = [k for k in ("textMessage", "dataMessage", "message") if body.get(k) is not None]
+    if len(given) != 1:
+        raise InvalidInput(
+            "textMessage", "Give exactly one of textMessage, dataMessage or message."
+        )
+    kind = given[0]
+    value = body[kind]
+    if kind == "message":
+        if not isinstance(value, str) or not value:
+            raise InvalidInput("message", "message must be a non-empty string.")
+        return value, None
+    if not isinstance(value, dict):
+        raise InvalidInput(kind, f"{kind} must be an object.")
+    if kind == "textMessage":
+        text = value.get("text")
+        if not isinstance(text, str) or not text:
+            raise InvalidInput("textMessage", "textMessage.text must be a non-empty string.")
+        return text, None
+    data, port = value.get("data"), value.get("port")
+    if not isinstance(data, str) or not data:
+        raise InvalidInput("dataMessage", "dataMessage.data must be a base64 string.")
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise InvalidInput("dataMessage", "dataMessage.port must be a port number (0-65535).")
+    return data, port
+
+
+def _expiry(body: dict[str, Any]) -> datetime | None:
+    ttl = _int(body, "ttl", MIN_TTL, 10 * 365 * 24 * 3600)
+    valid_until = parse_time(body.get("validUntil"), "validUntil")
+    if ttl is not None and valid_until is not None:
+        raise InvalidInput("ttl", "Give ttl or validUntil, not both.")
+    return timezone.now() + timedelta(seconds=ttl) if ttl is not None else valid_until
+
+
+def parse_send(body: Any) -> SendRequest:
+    if not isinstance(body, dict):
+        raise InvalidInput("phoneNumbers", "The body must be a JSON object.")
+    numbers = body.get("phoneNumbers")
+    if not isinstance(numbers, list) or not 1 <= len(numbers) <= MAX_RECIPIENTS:
+        raise InvalidInput("phoneNumbers", f"phoneNumbers must list 1 to {MAX_RECIPIENTS} numbers.")
+    if not all(isinstance(n, str) and n for n in numbers) or len(set(numbers)) != len(numbers):
+        raise InvalidInput("phoneNumbers", "phoneNumbers must be distinct non-empty strings.")
+    message_id = body.get("id")
+    if message_id is None or message_id == "":
+        message_id = uuid.uuid4().hex
+    elif not isinstance(message_id, str) or not _ID_SHAPE.fullmatch(message_id):
+        raise InvalidInput("id", f"id must be 1 to {MAX_ID_CHARS} URL-safe characters.")
+    device_id = body.get("deviceId")
+    if device_id is not None and (not isinstance(device_id, str) or not 0 < len(device_id) <= 40):
+        raise InvalidInput("deviceId", "deviceId must be a device id.")
+    text, port = _content(body)
+    return SendRequest(
+        message_id=message_id,
+        phone_numbers=list(numbers),
+        body=text,
+        data_port=port,
+        device_id=device_id,
+        sim_number=_int(body, "simNumber", 1, 3),
+        expires_at=_expiry(body),
+        send_at=parse_time(body.get("scheduleAt"), "scheduleAt"),
+        with_delivery_report=_bool(body, "withDeliveryReport", True),
+        priority=_int(body, "priority", -128, 127) or 0,
+        is_encrypted=_bool(body, "isEncrypted", False),
+    )
+
+
+# --- messages -------------------------------------------------------------------------------
+
+
+def _metadata(request: SendRequest) -> dict[str, Any]:
+    # What the app phone needs beyond an SMS (docs/thirdparty.md#messages): read by the
+    # mobile API when it hands the message out, and by the `app` webhook format.
+    app: dict[str, Any] = {
+        "messageId": request.message_id,
+        "isEncrypted": request.is_encrypted,
+        "withDeliveryReport": request.with_delivery_report,
+        "priority": request.priority,
+    }
+    if request.data_port is not None:
+        app["dataPort"] = request.data_port
+    return {"app": app}
+
+
+def _send_one(request: SendRequest, number: str) -> Message:
+    common: dict[str, Any] = {
+        "body": request.body,
+        "device_id": request.device_id,
+        "sim_slot": request.sim_number,
+        "send_at": request.send_at,
+        "expires_at": request.expires_at,
+        "metadata": _metadata(request),
+        "source": "thirdparty",
+    }
+    if request.is_encrypted:
+        return messaging.send_opaque_message(to=number, **common)
+    return messaging.send_message(to=number, **common)
+
+
+def send(request: SendRequest) -> AppMessage:
+    """One smsgate message per recipient. A recipient smsgate refuses (opted out, no line)
+    is kept with its error; when every recipient is refused, the first refusal is the answer
+    and nothing is stored."""
+    if not request.is_encrypted:
+        for number in request.phone_numbers:
+            to_e164(number, field="phoneNumbers")
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                app_message = AppMessage.objects.create(
+                    id=request.message_id,
+                    is_encrypted=request.is_encrypted,
+                    with_delivery_report=request.with_delivery_report,
+                    priority=request.priority,
+                    device_id=request.device_id or "",
+                    sim_number=request.sim_number,
+                )
+        except IntegrityError:
+            raise Conflict(
+                f"A message with id {request.message_id!r} already exists.", code="duplicate_id"
+            ) from None
+        refusals: list[DomainError] = []
+        for position, number in enumerate(request.phone_numbers):
+            message: Message | None = None
+            error = ""
+            try:
+                with transaction.atomic():
+                    message = _send_one(request, number)
+            except DomainError as exc:
+                refusals.append(exc)
+                error = exc.message
+            AppRecipient.objects.create(
+                app_message=app_message,
+                position=position,
+                phone_number=number,
+                message=message,
+                error=error,
+            )
+        if len(refusals) == len(request.phone_numbers):
+            transaction.set_rollback(True)
+            raise refusals[0]
+    return app_message
+
+
+def find_app_message(message_id: str) -> AppMessage | None:
+    return (
+        AppMessage.objects.prefetch_related("recipients__message__events")
+        .filter(pk=message_id)
+        .first()
+    )
+
+
+def find_app_messages(ids: Iterable[str]) -> dict[str, AppMessage]:
+    return {
+        found.pk: found
+        for found in AppMessage.objects.prefetch_related("recipients__message__events").filter(
+            pk__in=list(ids)
+        )
+    }
+
+
+def _cancellable(message: Message | None) -> bool:
+    return message is not None and message.status in (Status.QUEUED, Status.SCHEDULED)
+
+
+def cancel(message_id: str) -> None:
+    """Cancel every recipient still waiting; 409 when none is."""
+    app_message = find_app_message(message_id)
+    if app_message is not None:
+        messages = [r.message for r in app_message.recipients.all() if r.message is not None]
+    else:
+        found = Message.objects.filter(pk=message_id, direction="outbound").first()
+        if found is None:
+            raise NotFound(f"There is no message {message_id!r}.")
+        messages = [found]
+    waiting = [m for m in messages if _cancellable(m)]
+    if not waiting:
+        raise Conflict(f"Message {message_id} is no longer pending.", code="not_cancellable")
+    with transaction.atomic():
+        for message in waiting:
+            try:
+                messaging.cancel_message(message_id=message.pk)
+            except Conflict:
+                continue  # dispatched meanwhile: a phone has it now
+            if message.device_id:
+                wake.notify_phones(
+                    wake.MESSAGE_CANCELLED,
+                    {"messageId": message.pk},
+                    device_ids=[message.device_id],
+                )
+
+
+# --- webhooks -------------------------------------------------------------------------------
+
+EVENTS_OF_APP: dict[str, list[str]] = {
+    "sms:received": [EventType.SMS_RECEIVED],
+    "sms:sent": [EventType.SMS_SENT],
+    "sms:delivered": [EventType.SMS_DELIVERED],
+    "sms:failed": [EventType.SMS_FAILED],
+    "sms:cancelled": [EventType.SMS_CANCELLED],
+    "system:ping": [EventType.DEVICE_ONLINE, EventType.DEVICE_OFFLINE],
+}
+# The app's other events (data SMS, MMS, app start, batches) come from the phone itself;
+# smsgate has no such events to deliver.
+APP_ONLY_EVENTS = {
+    "sms:data-received",
+    "mms:received",
+    "mms:downloaded",
+    "app:started",
+    "sms:batch:received",
+    "sms:batch:data-received",
+    "mms:batch:received",
+    "mms:batch:downloaded",
+}
+
+
+def webhook_body(endpoint: Endpoint) -> dict[str, Any]:
+    first = endpoint.events[0] if endpoint.events else ""
+    return {
+        "id": endpoint.pk,
+        "deviceId": (endpoint.filters or {}).get("device_id") or None,
+        "url": endpoint.url,
+        "event": APP_EVENTS.get(first, first),
+    }
+
+
+def list_webhooks() -> list[Endpoint]:
+    return list(Endpoint.objects.filter(format=Format.APP, internal=False).order_by("created_at"))
+
+
+def save_webhook(body: Any) -> Endpoint:
+    """Create, or replace the one with this id (the app's upsert)."""
+    if not isinstance(body, dict):
+        raise InvalidInput("url", "The body must be a JSON object.")
+    event = body.get("event")
+    if event in APP_ONLY_EVENTS:
+        raise InvalidInput("event", f"smsgate does not deliver {event} events.")
+    if event not in EVENTS_OF_APP:
+        raise InvalidInput("event", f"event must be one of {', '.join(EVENTS_OF_APP)}.")
+    webhook_id = body.get("id") or None
+    if webhook_id is not None and (
+        not isinstance(webhook_id, str) or not _ID_SHAPE.fullmatch(webhook_id)
+    ):
+        raise InvalidInput("id", f"id must be 1 to {MAX_ID_CHARS} URL-safe characters.")
+    device_id = body.get("deviceId")
+    if device_id is not None and not isinstance(device_id, str):
+        raise InvalidInput("deviceId", "deviceId must be a device id.")
+    filters = {"device_id": device_id} if device_id else {}
+    with transaction.atomic():
+        existing = Endpoint.objects.filter(pk=webhook_id).first() if webhook_id else None
+        if existing is not None and (existing.format != Format.APP or existing.internal):
+            raise Conflict(f"The id {webhook_id!r} belongs to another smsgate webhook.")
+        if existing is not None:
+            endpoint = webhooks.update_endpoint(
+                endpoint_id=existing.pk,
+                changes={
+                    "url": body.get("url"),
+                    "events": EVENTS_OF_APP[event],
+                    "filters": filters,
+                },
+            )
+        else:
+            endpoint, _ = webhooks.create_endpoint(
+                url=body.get("url"),
+                format=Format.APP,
+                events=EVENTS_OF_APP[event],
+                filters=filters,
+                endpoint_id=webhook_id,
+            )
+        wake.notify_phones(wake.WEBHOOKS_UPDATED)
+    return endpoint
+
+
+def delete_webhook(webhook_id: str) -> None:
+    with transaction.atomic():
+        deleted, _ = Endpoint.objects.filter(pk=webhook_id, format=Format.APP).delete()
+        if not deleted:
+            raise NotFound(f"There is no webhook {webhook_id!r}.")
+        wake.notify_phones(wake.WEBHOOKS_UPDATED)
+
+
+# --- settings -------------------------------------------------------------------------------
+
+# Each group's keys and the type each takes (docs/thirdparty.md#settings).
+_STR, _INT, _BOOL = str, int, bool
+SETTINGS_SCHEMA: dict[str, dict[str, type]] = {
+    "encryption": {"passphrase": _STR},
+    "gateway": {"notification_channel": _STR},
+    "messages": {
+        "send_interval_min": _INT,
+        "send_interval_max": _INT,
+        "limit_period": _STR,
+        "limit_value": _INT,
+        "sim_selection_mode": _STR,
+        "log_lifetime_days": _INT,
+        "processing_order": _STR,
+    },
+    "ping": {"interval_seconds": _INT},
+    "logs": {"lifetime_days": _INT},
+    "webhooks": {"internet_required": _BOOL, "retry_count": _INT, "signing_key": _STR},
+}
+# Never answered back: the phones' passphrase and the key smsgate signs webhooks with.
+WRITE_ONLY = {("encryption", "passphrase"), ("webhooks", "signing_key")}
+CHOICES = {
+    ("gateway", "notification_channel"): {"AUTO", "SSE_ONLY"},
+    ("messages", "limit_period"): {"Disabled", "PerMinute", "PerHour", "PerDay"},
+    ("messages", "sim_selection_mode"): {"OSDefault", "RoundRobin", "Random"},
+    ("messages", "processing_order"): {"LIFO", "FIFO"},
+}
+
+
+def _check_setting(group: str, key: str, kind: type, value: Any) -> None:
+    name = f"{group}.{key}"
+    if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
+        raise InvalidInput(group, f"{name} must be a {kind.__name__}.")
+    if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= 10**9:
+        raise InvalidInput(group, f"{name} is out of range.")
+    if isinstance(value, str) and (len(value) > 256 or not value.isprintable()):
+        raise InvalidInput(group, f"{name} must be printable and at most 256 characters.")
+
+
+def _validated_settings(body: Any) -> dict[str, dict[str, Any]]:
+    if not isinstance(body, dict):
+        raise InvalidInput("settings", "The body must be an object of settings groups.")
+    clean: dict[str, dict[str, Any]] = {}
+    for group, values in body.items():
+        if group not in SETTINGS_SCHEMA:
+            raise InvalidInput(group, f"{group!r} is not a settings group.")
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            raise InvalidInput(group, f"{group} must be an object.")
+        for key, value in values.items():
+            kind = SETTINGS_SCHEMA[group].get(key)
+            if kind is None:
+                raise InvalidInput(group, f"{group}.{key} is not a setting smsgate keeps.")
+            if value is None:
+                continue
+            _check_setting(group, key, kind, value)
+            allowed = CHOICES.get((group, key))
+            if allowed and value not in allowed:
+                raise InvalidInput(group, f"{group}.{key} must be one of {sorted(allowed)}.")
+            clean.setdefault(group, {})[key] = value
+    return clean
+
+
+def readable_settings(values: dict[str, Any]) -> dict[str, Any]:
+    shown = {
+        group: {k: v for k, v in keys.items() if (group, k) not in WRITE_ONLY}
+        for group, keys in values.items()
+        if isinstance(keys, dict)
+    }
+    return shown
+
+
+def update_settings(body: Any, *, replace: bool) -> dict[str, Any]:
+    """PUT replaces every group (the write-only secrets stay unless given); PATCH merges."""
+    changes = _validated_settings(body)
+    with transaction.atomic():
+        row = PhoneSettings.current()
+        row = PhoneSettings.objects.select_for_update().get(pk=row.pk)
+        old = copy.deepcopy(row.values or {})
+        new: dict[str, Any] = {} if replace else copy.deepcopy(old)
+        if replace:
+            for group, key in WRITE_ONLY:
+                if key in old.get(group, {}):
+                    new.setdefault(group, {})[key] = old[group][key]
+        for group, keys in changes.items():
+            new.setdefault(group, {}).update(keys)
+        row.values = new
+        row.save(update_fields=["values", "updated_at"])
+        wake.notify_phones(wake.SETTINGS_UPDATED)
+    return readable_settings(new)
+
+
+def request_inbox_export(body: Any) -> None:
+    if not isinstance(body, dict):
+        raise InvalidInput("since", "The body must be a JSON object.")
+    since = parse_time(body.get("since"), "since")
+    until = parse_time(body.get("until"), "until")
+    if since is None or until is None or since > until:
+        raise InvalidInput("since", "since and until are required, since before until.")
+    device_id = body.get("deviceId")
+    if device_id is not None and not isinstance(device_id, str):
+        raise InvalidInput("deviceId", "deviceId must be a device id.")
+    data = {
+        "since": since.isoformat(),
+        "until": until.isoformat(),
+        "messageTypes": "SMS",
+        "triggerWebhooks": "true",
+    }
+    wake.notify_phones(
+        wake.MESSAGES_EXPORT_REQUESTED, data, device_ids=[device_id] if device_id else None
+    )
