@@ -11,6 +11,7 @@ import requests
 from android_sms_gateway import ahttp, client, domain
 from android_sms_gateway.enums import ProcessState, WebhookEvent
 from android_sms_gateway.errors import APIError
+from django.db import connections
 
 from messaging.models import Message, Status
 from messaging.services import record_status
@@ -21,7 +22,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def base_url(live_server: Any, allow_private: None) -> str:
+def base_url(live_server: Any, allow_private: None, monkeypatch: pytest.MonkeyPatch) -> str:
+    # The live server answers from short-lived threads: persistent connections would outlive
+    # the test in them and keep the test database from being dropped.
+    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
     # A trailing slash, as integrators paste it: the client strips it.
     return f"{live_server.url}/api/3rdparty/v1/"
 

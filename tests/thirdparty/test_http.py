@@ -1,0 +1,411 @@
+"""The third-party API over plain HTTP: who may call what, bad input, ids, encrypted messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from devices import wake
+from devices.models import PhoneSettings
+from messaging.models import Message, OptOut, Status
+from messaging.services import record_status, send_message
+from smsgate.models import APIKey
+from tests.factories import PairedDevice, paired_device
+from tests.thirdparty.conftest import BASE, basic
+from thirdparty.models import AppMessage
+
+pytestmark = pytest.mark.django_db
+
+TEXT = {"phoneNumbers": ["+15551230001"], "textMessage": {"text": "Hello"}}
+ENCRYPTED_NUMBER = (
+    "$aes-256-cbc/pbkdf2-sha1$i=75000$c2FsdHNhbHRzYWx0c2FsdA==$Y2lwaGVydGV4dGNpcGhlcg=="
+)
+ENCRYPTED_TEXT = (
+    "$aes-256-cbc/pbkdf2-sha1$i=75000$c2FsdHNhbHRzYWx0c2FsdA==$dGV4dHRleHR0ZXh0dGV4dA=="
+)
+
+
+@pytest.fixture
+def sent_events(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
+    """What reaches the phones' stream groups once the change commits."""
+    seen: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr(wake, "send_to_groups", lambda pairs: seen.extend(pairs))
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("header", "status"),
+    [
+        (None, 401),
+        ("Basic " + "bm90LWJhc2U2NA", 401),
+        (basic("sg_nothere_notavalidsecretatall"), 401),
+        ("Bearer sg_nothere_notavalidsecretatall", 401),
+        ("Bearer not.a.jwt", 401),
+        ("Token whatever", 401),
+    ],
+)
+def test_missing_or_wrong_credentials_are_401(header: str | None, status: int) -> None:
+    client = APIClient()
+    if header:
+        client.credentials(HTTP_AUTHORIZATION=header)
+    response = client.get(BASE + "/messages")
+    assert response.status_code == status
+    assert set(response.json()) >= {"message", "code"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "staff_status"),
+    [
+        ("get", "/messages", 200),
+        ("get", "/devices", 403),
+        ("get", "/webhooks", 403),
+        ("post", "/webhooks", 403),
+        ("delete", "/webhooks/x", 403),
+        ("get", "/settings", 403),
+        ("patch", "/settings", 403),
+        ("put", "/settings", 403),
+        ("delete", "/devices/x", 403),
+        ("post", "/inbox/refresh", 403),
+    ],
+)
+def test_staff_keys_send_and_read_while_the_rest_is_admin(
+    staff_key: str, method: str, path: str, staff_status: int
+) -> None:
+    for header in (basic(staff_key), f"Bearer {staff_key}"):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=header)
+        response = getattr(client, method)(BASE + path, {}, format="json")
+        assert response.status_code == staff_status, response.content
+
+
+def test_a_staff_key_cannot_mint_an_admin_scope(staff_api: APIClient) -> None:
+    response = staff_api.post(BASE + "/auth/token", {"scopes": ["settings:write"]}, format="json")
+    assert response.status_code == 403
+    ok = staff_api.post(BASE + "/auth/token", {"scopes": ["messages:send"]}, format="json")
+    assert ok.status_code == 201
+
+
+def test_a_token_of_a_revoked_key_stops_working(admin_api: APIClient, admin_key: str) -> None:
+    token = admin_api.post(BASE + "/auth/token", {"scopes": ["devices:list"]}, format="json")
+    access = token.json()["access_token"]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    assert client.get(BASE + "/devices").status_code == 200
+    APIKey.objects.update(revoked_at=timezone.now())
+    assert client.get(BASE + "/devices").status_code == 401
+
+
+def test_the_health_endpoints_are_open() -> None:
+    for path in ("/health", "/health/live", "/health/ready", "/health/startup"):
+        response = APIClient().get(BASE + path)
+        assert response.status_code == 200
+        assert response.json()["status"] == "pass"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"textMessage": {"text": "x"}}, "phoneNumbers"),
+        ({"phoneNumbers": [], "textMessage": {"text": "x"}}, "phoneNumbers"),
+        ({"phoneNumbers": ["+1555"] * 101, "textMessage": {"text": "x"}}, "phoneNumbers"),
+        (
+            {"phoneNumbers": ["+15551230001", "+15551230001"], "textMessage": {"text": "x"}},
+            "phoneNumbers",
+        ),
+        ({"phoneNumbers": ["12"], "textMessage": {"text": "x"}}, "phoneNumbers"),
+        ({"phoneNumbers": ["+15551230001"]}, "textMessage"),
+        ({**TEXT, "message": "also"}, "textMessage"),
+        ({**TEXT, "id": "x" * 37}, "id"),
+        ({**TEXT, "id": "a/b"}, "id"),
+        ({**TEXT, "simNumber": 4}, "simNumber"),
+        ({**TEXT, "priority": 300}, "priority"),
+        ({**TEXT, "ttl": 2}, "ttl"),
+        ({**TEXT, "ttl": 60, "validUntil": "2030-01-01T00:00:00"}, "ttl"),
+        ({**TEXT, "validUntil": "tomorrow"}, "validUntil"),
+        ({**TEXT, "scheduleAt": 5}, "scheduleAt"),
+        ({**TEXT, "withDeliveryReport": "yes"}, "withDeliveryReport"),
+        (
+            {"phoneNumbers": ["+15551230001"], "dataMessage": {"data": "AAE=", "port": 70000}},
+            "dataMessage",
+        ),
+        ([1, 2], "phoneNumbers"),
+    ],
+)
+def test_bad_messages_are_400_and_store_nothing(
+    admin_api: APIClient, app_phone: PairedDevice, body: Any, field: str
+) -> None:
+    response = admin_api.post(BASE + "/messages", body, format="json")
+    assert response.status_code == 400, response.json()
+    assert field in response.json()["data"]
+    assert not Message.objects.exists() and not AppMessage.objects.exists()
+
+
+def test_a_past_valid_until_and_an_unknown_device_are_clear_4xx(
+    admin_api: APIClient, app_phone: PairedDevice
+) -> None:
+    past = admin_api.post(
+        BASE + "/messages", {**TEXT, "validUntil": "2001-01-01T00:00:00"}, format="json"
+    )
+    assert 400 <= past.status_code < 500
+    unknown = admin_api.post(BASE + "/messages", {**TEXT, "deviceId": "dev_nope"}, format="json")
+    assert 400 <= unknown.status_code < 500
+    assert not Message.objects.exists()
+
+
+def test_a_duplicate_id_is_409(admin_api: APIClient, app_phone: PairedDevice) -> None:
+    first = admin_api.post(BASE + "/messages", {**TEXT, "id": "same-id"}, format="json")
+    assert first.status_code == 202
+    assert first["Location"].endswith("/api/3rdparty/v1/messages/same-id")
+    again = admin_api.post(BASE + "/messages", {**TEXT, "id": "same-id"}, format="json")
+    assert again.status_code == 409
+    assert Message.objects.count() == 1
+
+
+def test_an_opted_out_recipient_fails_alone_and_all_refused_is_an_error(
+    admin_api: APIClient, app_phone: PairedDevice
+) -> None:
+    OptOut.objects.create(phone="+15551230002")
+    both = admin_api.post(
+        BASE + "/messages",
+        {"phoneNumbers": ["+15551230001", "+15551230002"], "textMessage": {"text": "x"}},
+        format="json",
+    )
+    assert both.status_code == 202
+    recipients = both.json()["recipients"]
+    assert recipients[0]["state"] == "Pending"
+    assert recipients[1]["state"] == "Failed" and "opted out" in recipients[1]["error"]
+    alone = admin_api.post(
+        BASE + "/messages",
+        {"phoneNumbers": ["+15551230002"], "textMessage": {"text": "x"}, "id": "only-out"},
+        format="json",
+    )
+    assert alone.status_code == 422
+    assert not AppMessage.objects.filter(pk="only-out").exists()
+
+
+def test_an_encrypted_message_is_stored_and_forwarded_opaque(
+    admin_api: APIClient, app_phone: PairedDevice
+) -> None:
+    response = admin_api.post(
+        BASE + "/messages",
+        {
+            "phoneNumbers": [ENCRYPTED_NUMBER],
+            "textMessage": {"text": ENCRYPTED_TEXT},
+            "isEncrypted": True,
+            "id": "secret-1",
+        },
+        format="json",
+    )
+    assert response.status_code == 202, response.json()
+    body = response.json()
+    assert body["isEncrypted"] is True
+    assert body["recipients"] == [{"phoneNumber": ENCRYPTED_NUMBER, "state": "Pending"}]
+    message = Message.objects.get()
+    assert (message.to_number, message.body) == (ENCRYPTED_NUMBER, ENCRYPTED_TEXT)
+    assert message.device_id == app_phone.device.pk
+    assert message.conversation_id is None
+    assert message.metadata["app"]["isEncrypted"] is True
+    assert admin_api.get(BASE + "/messages/secret-1").json()["textMessage"] == {
+        "text": ENCRYPTED_TEXT
+    }
+
+
+def test_an_encrypted_message_needs_an_app_phone(admin_api: APIClient) -> None:
+    paired_device(sims=1)  # an SMSSync/MSync phone cannot decrypt
+    response = admin_api.post(
+        BASE + "/messages",
+        {
+            "phoneNumbers": [ENCRYPTED_NUMBER],
+            "textMessage": {"text": ENCRYPTED_TEXT},
+            "isEncrypted": True,
+        },
+        format="json",
+    )
+    assert response.status_code == 422
+    assert "decrypt" in response.json()["message"]
+
+
+def test_every_smsgate_message_is_readable_and_listed_here(
+    admin_api: APIClient, app_phone: PairedDevice
+) -> None:
+    elsewhere = send_message(to="+15551230009", body="From the dashboard")
+    record_status(message_id=elsewhere.pk, status=Status.DISPATCHED)
+    record_status(message_id=elsewhere.pk, status=Status.FAILED, reason="RESULT_ERROR_NO_SERVICE")
+    admin_api.post(
+        BASE + "/messages",
+        {
+            "phoneNumbers": ["+15551230001", "+15551230002"],
+            "textMessage": {"text": "x"},
+            "id": "two",
+        },
+        format="json",
+    )
+    read = admin_api.get(BASE + f"/messages/{elsewhere.pk}").json()
+    assert read["state"] == "Failed"
+    assert read["recipients"] == [
+        {"phoneNumber": "+15551230009", "state": "Failed", "error": "RESULT_ERROR_NO_SERVICE"}
+    ]
+    assert set(read["states"]) == {"Pending", "Processed", "Failed"}
+    assert read["states"]["Failed"].endswith("+00:00")
+    # Each smsgate message of an app message also leads to it.
+    second = Message.objects.get(to_number="+15551230002")
+    assert admin_api.get(BASE + f"/messages/{second.pk}").json()["id"] == "two"
+
+    listed = admin_api.get(BASE + "/messages", {"limit": 1})
+    assert listed["X-Total-Count"] == "2"
+    assert [m["id"] for m in listed.json()] == ["two"]
+    older = admin_api.get(BASE + "/messages", {"limit": 1, "offset": 1}).json()
+    assert [m["id"] for m in older] == [elsewhere.pk]
+    failed = admin_api.get(BASE + "/messages", {"state": "Failed"}).json()
+    assert [m["id"] for m in failed] == [elsewhere.pk]
+    assert admin_api.get(BASE + "/messages/nope").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "query", [{"limit": 0}, {"limit": 101}, {"offset": -1}, {"state": "Done"}, {"from": "x"}]
+)
+def test_bad_list_queries_are_400(admin_api: APIClient, query: dict[str, Any]) -> None:
+    assert admin_api.get(BASE + "/messages", query).status_code == 400
+
+
+def test_cancelling_tells_the_phone_and_a_sent_message_is_409(
+    admin_api: APIClient,
+    app_phone: PairedDevice,
+    sent_events: list[tuple[str, dict[str, Any]]],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    admin_api.post(BASE + "/messages", {**TEXT, "id": "c1"}, format="json")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_api.delete(BASE + "/messages/c1")
+    assert response.status_code == 200
+    assert response.json()["state"] == "Cancelled"
+    message = Message.objects.get()
+    assert message.status == Status.CANCELLED
+    assert sent_events == [
+        (
+            f"phone.{app_phone.device.pk}",
+            {"type": "phone.event", "event": "MessageCancelled", "data": {"messageId": message.pk}},
+        )
+    ]
+    admin_api.post(BASE + "/messages", {**TEXT, "id": "c2"}, format="json")
+    record_status(message_id=Message.objects.get(status="queued").pk, status=Status.SENT)
+    assert admin_api.delete(BASE + "/messages/c2").status_code == 409
+    assert admin_api.delete(BASE + "/messages/none").status_code == 404
+
+
+def test_settings_are_validated_merged_replaced_and_pushed(
+    admin_api: APIClient,
+    sent_events: list[tuple[str, dict[str, Any]]],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    for bad in (
+        {"nope": {}},
+        {"messages": {"send_interval_min": "5"}},
+        {"messages": {"limit_period": "Sometimes"}},
+        {"webhooks": {"internet_required": 1}},
+        {"gateway": {"private_token": "x"}},
+        {"ping": []},
+        [],
+    ):
+        assert admin_api.patch(BASE + "/settings", bad, format="json").status_code == 400, bad
+    with django_capture_on_commit_callbacks(execute=True):
+        patched = admin_api.patch(
+            BASE + "/settings",
+            {"webhooks": {"signing_key": "k1", "retry_count": 3}, "ping": {"interval_seconds": 30}},
+            format="json",
+        )
+    assert patched.status_code == 200
+    assert patched.json() == {"webhooks": {"retry_count": 3}, "ping": {"interval_seconds": 30}}
+    assert sent_events[-1][1]["event"] == "SettingsUpdated"
+    replaced = admin_api.put(BASE + "/settings", {"logs": {"lifetime_days": 7}}, format="json")
+    assert replaced.json() == {"logs": {"lifetime_days": 7}, "webhooks": {}}
+    # PUT replaced the groups but kept the write-only key.
+    assert PhoneSettings.current().values["webhooks"] == {"signing_key": "k1"}
+    assert "signing_key" not in str(admin_api.get(BASE + "/settings").json())
+
+
+def test_webhook_changes_and_inbox_refresh_wake_the_phones(
+    admin_api: APIClient,
+    allow_private: None,
+    sent_events: list[tuple[str, dict[str, Any]]],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        created = admin_api.post(
+            BASE + "/webhooks",
+            {"id": "w1", "url": "http://127.0.0.1:9/a", "event": "sms:sent"},
+            format="json",
+        )
+        replaced = admin_api.post(
+            BASE + "/webhooks",
+            {"id": "w1", "url": "http://127.0.0.1:9/b", "event": "sms:delivered"},
+            format="json",
+        )
+        deleted = admin_api.delete(BASE + "/webhooks/w1")
+        refresh = admin_api.post(
+            BASE + "/inbox/refresh",
+            {"since": "2026-12-01T00:00:00", "until": "2026-12-02T00:00:00"},
+            format="json",
+        )
+    assert (created.status_code, replaced.status_code, deleted.status_code) == (201, 201, 204)
+    assert replaced.json() == {
+        "id": "w1",
+        "deviceId": None,
+        "url": "http://127.0.0.1:9/b",
+        "event": "sms:delivered",
+    }
+    assert refresh.status_code == 202
+    events = [message["event"] for _, message in sent_events]
+    assert events == ["WebhooksUpdated"] * 3 + ["MessagesExportRequested"]
+    assert sent_events[-1][1]["data"]["since"] == "2026-12-01T00:00:00+00:00"
+    assert admin_api.delete(BASE + "/webhooks/w1").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"url": "http://127.0.0.1:9/a", "event": "sms:bogus"},
+        {"url": "http://127.0.0.1:9/a", "event": "mms:received"},
+        {"url": "ftp://127.0.0.1/a", "event": "sms:sent"},
+        {"url": "http://127.0.0.1:9/a", "event": "sms:sent", "id": "x" * 40},
+        {"event": "sms:sent"},
+    ],
+)
+def test_bad_webhooks_are_400(admin_api: APIClient, allow_private: None, body: Any) -> None:
+    assert admin_api.post(BASE + "/webhooks", body, format="json").status_code == 400
+
+
+def test_a_webhook_id_of_another_smsgate_webhook_is_409(
+    admin_api: APIClient, admin_client: APIClient, allow_private: None
+) -> None:
+    other = admin_client.post("/api/v1/webhooks", {"url": "http://127.0.0.1:9/s"}, format="json")
+    response = admin_api.post(
+        BASE + "/webhooks",
+        {"id": other.json()["id"], "url": "http://127.0.0.1:9/a", "event": "sms:sent"},
+        format="json",
+    )
+    assert response.status_code == 409
+
+
+def test_devices_are_listed_and_deleted(admin_api: APIClient, app_phone: PairedDevice) -> None:
+    listed = admin_api.get(BASE + "/devices").json()
+    assert listed[0]["simCards"][1] == {
+        "slotIndex": 1,
+        "simNumber": 2,
+        "phoneNumber": app_phone.device.sims.get(slot=2).number,
+    }
+    assert admin_api.delete(BASE + f"/devices/{app_phone.device.pk}").status_code == 204
+    assert admin_api.delete(BASE + f"/devices/{app_phone.device.pk}").status_code == 404
+    assert admin_api.get(BASE + "/devices").json() == []
+
+
+def test_the_rate_limit_applies_here_too(admin_api: APIClient, settings: Any) -> None:
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"api_key": "2/min"},
+    }
+    codes = [admin_api.get(BASE + "/messages").status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
