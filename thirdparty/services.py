@@ -218,7 +218,8 @@ def send(request: SendRequest) -> AppMessage:
             AppRecipient.objects.create(
                 app_message=app_message,
                 position=position,
-                phone_number=number,
+                # Plain numbers as smsgate stored them (E.164); ciphertext as given.
+                phone_number=message.to_number if message is not None else number,
                 message=message,
                 error=error,
             )
@@ -359,9 +360,9 @@ def save_webhook(body: Any) -> Endpoint:
 
 def delete_webhook(webhook_id: str) -> None:
     with transaction.atomic():
-        deleted, _ = Endpoint.objects.filter(pk=webhook_id, format=Format.APP).delete()
-        if not deleted:
+        if not Endpoint.objects.filter(pk=webhook_id, format=Format.APP, internal=False).exists():
             raise NotFound(f"There is no webhook {webhook_id!r}.")
+        webhooks.delete_endpoint(endpoint_id=webhook_id)
         wake.notify_phones(wake.WEBHOOKS_UPDATED)
 
 

@@ -90,6 +90,7 @@ def test_the_sync_client_cancels_a_pending_message_and_gets_409_after(
         # The client's DELETE raises requests' own error rather than its APIError.
         with pytest.raises(requests.HTTPError) as refused:
             api.cancel_message(state.id)
+        assert refused.value.response is not None
         assert refused.value.response.status_code == 409
 
 
@@ -196,7 +197,8 @@ def test_the_async_client_with_aiohttp_sends_reads_and_cancels(
     sent, read, after = asyncio.run(run())
     assert sent.id == "async-1" and read.state == ProcessState.Pending
     assert after.state == ProcessState.Cancelled
-    assert AppMessage.objects.get(pk="async-1").recipients.get().message.status == "cancelled"
+    message = AppMessage.objects.get(pk="async-1").recipients.get().message
+    assert message is not None and message.status == "cancelled"
 
 
 def test_the_async_client_gets_the_token_and_the_webhooks(

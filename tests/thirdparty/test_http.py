@@ -301,7 +301,7 @@ def test_settings_are_validated_merged_replaced_and_pushed(
     sent_events: list[tuple[str, dict[str, Any]]],
     django_capture_on_commit_callbacks: Any,
 ) -> None:
-    for bad in (
+    bad_bodies: list[Any] = [
         {"nope": {}},
         {"messages": {"send_interval_min": "5"}},
         {"messages": {"limit_period": "Sometimes"}},
@@ -309,7 +309,8 @@ def test_settings_are_validated_merged_replaced_and_pushed(
         {"gateway": {"private_token": "x"}},
         {"ping": []},
         [],
-    ):
+    ]
+    for bad in bad_bodies:
         assert admin_api.patch(BASE + "/settings", bad, format="json").status_code == 400, bad
     with django_capture_on_commit_callbacks(execute=True):
         patched = admin_api.patch(

@@ -131,6 +131,7 @@ def test_a_failing_receiver_is_retried_and_the_attempts_are_logged(
     with freeze_time(timezone.now()) as clock:
         assert deliver_webhook(delivery.pk) == "retry scheduled"
         delivery.refresh_from_db()
+        assert delivery.next_attempt_at is not None
         clock.move_to(delivery.next_attempt_at)
         assert deliver_webhook(delivery.pk) == "succeeded"
     delivery.refresh_from_db()
