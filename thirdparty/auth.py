@@ -111,9 +111,9 @@ def validated_token_request(body: Any, principal: AppPrincipal) -> tuple[list[st
     scopes = body.get("scopes")
     if not isinstance(scopes, list) or not scopes or not all(isinstance(s, str) for s in scopes):
         raise InvalidInput("scopes", "scopes must be a non-empty list of scope names.")
-    ttl = body.get("ttl", DEFAULT_TTL)
-    if ttl is None:
-        ttl = DEFAULT_TTL
+    ttl = body.get("ttl")
+    if ttl is None or (type(ttl) is int and ttl == 0):
+        ttl = DEFAULT_TTL  # the Go server's reading of an absent or zero ttl
     if isinstance(ttl, bool) or not isinstance(ttl, int) or not 1 <= ttl <= MAX_TTL:
         raise InvalidInput("ttl", f"ttl must be a number of seconds from 1 to {MAX_TTL}.")
     allowed = principal.scopes

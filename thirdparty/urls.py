@@ -7,6 +7,8 @@ PREFIX = "api/3rdparty/v1/"
 
 urlpatterns = [
     path(PREFIX + "messages", views.MessagesView.as_view(), name="messages"),
+    # Deprecated by the app's API in favour of inbox/refresh; its client still has it.
+    path(PREFIX + "messages/inbox/export", views.InboxRefreshView.as_view(), name="inbox-export"),
     path(PREFIX + "messages/<str:message_id>", views.MessageView.as_view(), name="message"),
     path(PREFIX + "devices", views.DevicesView.as_view(), name="devices"),
     path(PREFIX + "devices/<str:device_id>", views.DeviceView.as_view(), name="device"),

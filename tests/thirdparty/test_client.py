@@ -13,6 +13,7 @@ from android_sms_gateway.enums import ProcessState, WebhookEvent
 from android_sms_gateway.errors import APIError
 from django.db import connections
 
+from devices import wake
 from messaging.models import Message, Status
 from messaging.services import record_status
 from tests.factories import PairedDevice
@@ -228,3 +229,21 @@ def test_the_async_client_gets_the_token_and_the_webhooks(
     token, hooks = asyncio.run(run())
     assert token.access_token
     assert [(h.id, h.event) for h in hooks] == [("hook-1", WebhookEvent.SYSTEM_PING)]
+
+
+def test_the_sync_client_asks_the_phones_to_resend_their_inbox(
+    base_url: str, admin_key: str, app_phone: PairedDevice, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr(wake, "send_to_groups", lambda pairs: seen.extend(pairs))
+    since, until = datetime(2026, 12, 1), datetime(2026, 12, 2)
+    with client.APIClient("integrator", admin_key, base_url=base_url) as api:
+        api.refresh_inbox(domain.InboxRefreshRequest(since=since, until=until))
+        api.export_inbox(
+            domain.MessagesExportRequest(device_id=app_phone.device.pk, since=since, until=until)
+        )
+    assert [(group, m["event"]) for group, m in seen] == [
+        ("phones", "MessagesExportRequested"),
+        (f"phone.{app_phone.device.pk}", "MessagesExportRequested"),
+    ]
+    assert seen[0][1]["data"]["since"] == "2026-12-01T00:00:00+00:00"
