@@ -187,9 +187,15 @@ def send(request: SendRequest) -> AppMessage:
     """One smsgate message per recipient. A recipient smsgate refuses (opted out, no line)
     is kept with its error; when every recipient is refused, the first refusal is the answer
     and nothing is stored."""
-    if not request.is_encrypted:
-        for number in request.phone_numbers:
+    for number in request.phone_numbers:
+        if not request.is_encrypted:
             to_e164(number, field="phoneNumbers")
+        elif len(number) > messaging.MAX_OPAQUE_RECIPIENT_CHARS or not number.isprintable():
+            raise InvalidInput(
+                "phoneNumbers",
+                f"An encrypted number is at most {messaging.MAX_OPAQUE_RECIPIENT_CHARS} "
+                "printable characters.",
+            )
     with transaction.atomic():
         try:
             with transaction.atomic():

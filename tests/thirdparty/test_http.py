@@ -410,3 +410,61 @@ def test_the_rate_limit_applies_here_too(admin_api: APIClient, settings: Any) ->
     }
     codes = [admin_api.get(BASE + "/messages").status_code for _ in range(3)]
     assert codes == [200, 200, 429]
+
+
+JUNK: list[Any] = [
+    None,
+    "text",
+    17,
+    [],
+    {"phoneNumbers": "+15551230001", "textMessage": "x"},
+    {"phoneNumbers": [None], "textMessage": {"text": None}},
+    {"phoneNumbers": [["+1"]], "dataMessage": {"data": 1, "port": "x"}},
+    {"phoneNumbers": ["+15551230001"], "textMessage": {"text": "x" * 5000}},
+    {"phoneNumbers": ["x" * 300], "textMessage": {"text": "x"}, "isEncrypted": True},
+    {"phoneNumbers": ["+15551230001"], "textMessage": {"text": "x"}, "ttl": 10**30},
+    {"phoneNumbers": ["+15551230001"], "textMessage": {"text": "x"}, "scheduleAt": "9" * 100},
+    {"phoneNumbers": ["+15551230001"], "textMessage": {"text": "x"}, "deviceId": ["d"]},
+    {"url": None, "event": None, "id": 5},
+    {"url": "http://127.0.0.1:9/" + "a" * 3000, "event": "sms:sent"},
+    {"messages": {"limit_value": 10**20}},
+    {"webhooks": {"signing_key": "a\x00b"}},
+    {"scopes": "all", "ttl": "x"},
+    {"scopes": [1], "ttl": -1},
+    {"since": "2026-12-02", "until": "2026-12-01"},
+]
+WRITES = [
+    ("post", "/messages"),
+    ("post", "/webhooks"),
+    ("put", "/settings"),
+    ("patch", "/settings"),
+    ("post", "/auth/token"),
+    ("post", "/inbox/refresh"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), WRITES)
+def test_no_junk_body_is_a_server_error(
+    admin_api: APIClient, app_phone: PairedDevice, allow_private: None, method: str, path: str
+) -> None:
+    for body in JUNK:
+        response = getattr(admin_api, method)(BASE + path, body, format="json")
+        assert 400 <= response.status_code < 500 or response.status_code in (200, 201, 202), (
+            body,
+            response.status_code,
+        )
+    raw = getattr(admin_api, method)(BASE + path, b"{not json", content_type="application/json")
+    assert raw.status_code == 400
+
+
+@pytest.mark.parametrize("ident", ["x" * 500, "%00", "msg_" + "9" * 60, "..", "a b"])
+def test_odd_ids_in_paths_are_404_not_errors(admin_api: APIClient, ident: str) -> None:
+    for method, path in (
+        ("get", "/messages/"),
+        ("delete", "/messages/"),
+        ("delete", "/webhooks/"),
+        ("delete", "/devices/"),
+    ):
+        response = getattr(admin_api, method)(BASE + path + ident)
+        assert response.status_code in (400, 404), (method, path, ident, response.status_code)
+    assert admin_api.delete(BASE + "/auth/token/" + "j" * 300).status_code == 204
