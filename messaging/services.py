@@ -466,30 +466,32 @@ def _opaque_text(value: Any, *, field_name: str, limit: int) -> str:
     return value
 
 
-def _opaque_route(device_id: str | None, sim_slot: int | None) -> Route:
-    """Only an app phone holds the passphrase, so an encrypted message goes to one: the one
-    named, else an enabled one (online first, the least recently seen first)."""
+def app_phone_id(device_id: str | None, *, why: str) -> str:
+    """The SMS Gateway for Android phone a message only such a phone can send goes to (an
+    encrypted or a data SMS): the one named, else an enabled one (online first, the least
+    recently seen first). `why` ends the refusal: "cannot decrypt this message"."""
     if device_id is not None:
-        route = explicit_device_route(device_id, sim_slot)
-        assert route.device is not None
-        if route.device.app_token_hash is None:
+        device = Device.objects.filter(pk=device_id).first()
+        if device is None:
+            raise Refused(f"There is no device {device_id!r}.", code="device_unavailable")
+        if device.app_token_hash is None:
             raise Refused(
-                f"Device {device_id!r} is not an SMS Gateway for Android phone and cannot "
-                "decrypt this message.",
+                f"Device {device_id!r} is not an SMS Gateway for Android phone and {why}.",
                 code="device_unavailable",
             )
-        return route
-    device = (
+        return device.pk
+    found = (
         Device.objects.filter(enabled=True, app_token_hash__isnull=False)
         .order_by("-online", "last_seen_at", "id")
+        .values_list("pk", flat=True)
         .first()
     )
-    if device is None:
+    if found is None:
         raise Refused(
-            "No SMS Gateway for Android phone is paired: nothing else can decrypt this message.",
+            f"No SMS Gateway for Android phone is paired, and any other line {why}.",
             code="device_unavailable",
         )
-    return explicit_device_route(device.pk, sim_slot)
+    return str(found)
 
 
 def send_opaque_message(
@@ -509,7 +511,9 @@ def send_opaque_message(
     phone = _opaque_text(to, field_name="to", limit=MAX_OPAQUE_RECIPIENT_CHARS)
     text = _opaque_text(body, field_name="body", limit=MAX_OPAQUE_CHARS)
     _validate_times(send_at, expires_at)
-    route = _opaque_route(device_id, sim_slot)
+    route = explicit_device_route(
+        app_phone_id(device_id, why="cannot decrypt this message"), sim_slot
+    )
     info = segment_info(text)
     with transaction.atomic():
         status = (

@@ -168,10 +168,10 @@ def _metadata(request: SendRequest) -> dict[str, Any]:
     return {"app": app}
 
 
-def _send_one(request: SendRequest, number: str) -> Message:
+def _send_one(request: SendRequest, number: str, device_id: str | None) -> Message:
     common: dict[str, Any] = {
         "body": request.body,
-        "device_id": request.device_id,
+        "device_id": device_id,
         "sim_slot": request.sim_number,
         "send_at": request.send_at,
         "expires_at": request.expires_at,
@@ -196,6 +196,11 @@ def send(request: SendRequest) -> AppMessage:
                 f"An encrypted number is at most {messaging.MAX_OPAQUE_RECIPIENT_CHARS} "
                 "printable characters.",
             )
+    device_id = request.device_id
+    if request.data_port is not None and not request.is_encrypted:
+        # A data SMS is binary for a port: only the app can send one, so it never goes
+        # through SMSSync, MSync or a cloud number (which would send the base64 as text).
+        device_id = messaging.app_phone_id(device_id, why="cannot send a data SMS")
     with transaction.atomic():
         try:
             with transaction.atomic():
@@ -217,7 +222,7 @@ def send(request: SendRequest) -> AppMessage:
             error = ""
             try:
                 with transaction.atomic():
-                    message = _send_one(request, number)
+                    message = _send_one(request, number, device_id)
             except DomainError as exc:
                 refusals.append(exc)
                 error = exc.message

@@ -9,9 +9,10 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from devices import wake
-from devices.models import PhoneSettings
+from devices.models import Device, PhoneSettings
 from messaging.models import Message, OptOut, Status
 from messaging.services import record_status, send_message
+from smsgate.crypto import hash_secret
 from smsgate.models import APIKey
 from tests.factories import PairedDevice, paired_device
 from tests.thirdparty.conftest import BASE, basic
@@ -468,3 +469,49 @@ def test_odd_ids_in_paths_are_404_not_errors(admin_api: APIClient, ident: str) -
         response = getattr(admin_api, method)(BASE + path + ident)
         assert response.status_code in (400, 404), (method, path, ident, response.status_code)
     assert admin_api.delete(BASE + "/auth/token/" + "j" * 300).status_code == 204
+
+
+def test_a_data_sms_goes_only_to_an_app_phone(admin_api: APIClient) -> None:
+    plain = paired_device(sims=1)
+    body = {"phoneNumbers": ["+15551230001"], "dataMessage": {"data": "AAEC", "port": 53739}}
+    refused = admin_api.post(BASE + "/messages", body, format="json")
+    assert refused.status_code == 422 and "data SMS" in refused.json()["message"]
+    named = admin_api.post(BASE + "/messages", {**body, "deviceId": plain.device.pk}, format="json")
+    assert named.status_code == 422
+    assert not Message.objects.exists()
+
+    app = paired_device(sims=1, online=False)
+    Device.objects.filter(pk=app.device.pk).update(app_token_hash=hash_secret("app-token-2"))
+    sent = admin_api.post(BASE + "/messages", {**body, "id": "data-1"}, format="json")
+    assert sent.status_code == 202
+    message = Message.objects.get()
+    assert message.device_id == app.device.pk  # not the online SMSSync/MSync phone
+    assert message.metadata["app"]["dataPort"] == 53739
+    assert admin_api.get(BASE + "/messages/data-1").json()["dataMessage"] == {
+        "data": "AAEC",
+        "port": 53739,
+    }
+
+
+def test_a_page_of_messages_costs_a_fixed_number_of_queries(
+    admin_api: APIClient, app_phone: PairedDevice, django_assert_max_num_queries: Any
+) -> None:
+    def send(count: int) -> None:
+        for n in range(count):
+            admin_api.post(
+                BASE + "/messages",
+                {
+                    "phoneNumbers": [f"+1555123{n:04d}", f"+1555124{n:04d}"],
+                    "textMessage": {"text": "x"},
+                },
+                format="json",
+            )
+            send_message(to=f"+1555125{n:04d}", body="elsewhere")
+
+    # Key, count, page, its events, its app messages with their recipients, messages and events.
+    send(3)
+    with django_assert_max_num_queries(8):
+        assert len(admin_api.get(BASE + "/messages").json()) == 6
+    send(10)
+    with django_assert_max_num_queries(8):
+        assert len(admin_api.get(BASE + "/messages").json()) == 26
