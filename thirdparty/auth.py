@@ -221,7 +221,9 @@ class HasScope(permissions.BasePermission):
         principal = request.user
         if not isinstance(principal, AppPrincipal):
             raise exceptions.NotAuthenticated("Credentials are required.")
-        needed = getattr(view, "scopes", {}).get(request.method or "", None)
+        # HEAD runs the GET handler, so it needs the GET scope.
+        method = "GET" if request.method == "HEAD" else request.method or ""
+        needed = getattr(view, "scopes", {}).get(method, None)
         if needed is None:
             return True
         self.message = f"This needs the scope {needed}."

@@ -62,6 +62,8 @@ def test_missing_or_wrong_credentials_are_401(header: str | None, status: int) -
     [
         ("get", "/messages", 200),
         ("get", "/devices", 403),
+        ("head", "/devices", 403),
+        ("head", "/settings", 403),
         ("get", "/webhooks", 403),
         ("post", "/webhooks", 403),
         ("delete", "/webhooks/x", 403),
