@@ -89,6 +89,16 @@ def test_a_staff_key_cannot_mint_an_admin_scope(staff_api: APIClient) -> None:
     assert response.status_code == 403
     ok = staff_api.post(BASE + "/auth/token", {"scopes": ["messages:send"]}, format="json")
     assert ok.status_code == 201
+    body = ok.json()
+    # The Go server's snake_case and the Python client's camelCase, with the same values.
+    for snake, camel in (
+        ("access_token", "accessToken"),
+        ("refresh_token", "refreshToken"),
+        ("token_type", "tokenType"),
+        ("expires_at", "expiresAt"),
+    ):
+        assert body[snake] == body[camel]
+    assert body["token_type"] == "Bearer" and body["expires_at"].endswith("+00:00")
 
 
 def test_a_token_of_a_revoked_key_stops_working(admin_api: APIClient, admin_key: str) -> None:
