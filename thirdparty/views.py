@@ -16,7 +16,7 @@ from devices.models import Device, PhoneSettings
 from devices.services import delete_device
 from messaging.models import Direction, Message
 from smsgate.errors import InvalidInput, NotFound, api_exception_handler
-from thirdparty import services, wire
+from thirdparty import fleet, services, wire
 from thirdparty.auth import (
     AppAuthentication,
     AppPrincipal,
@@ -188,18 +188,18 @@ class WebhooksView(AppView):
     scopes = {"GET": "webhooks:list", "POST": "webhooks:write"}
 
     def get(self, request: Request) -> Response:
-        return Response([services.webhook_body(e) for e in services.list_webhooks()])
+        return Response([fleet.webhook_body(e) for e in fleet.list_webhooks()])
 
     def post(self, request: Request) -> Response:
-        endpoint = services.save_webhook(request.data)
-        return Response(services.webhook_body(endpoint), status=201)
+        endpoint = fleet.save_webhook(request.data)
+        return Response(fleet.webhook_body(endpoint), status=201)
 
 
 class WebhookView(AppView):
     scopes = {"DELETE": "webhooks:delete"}
 
     def delete(self, request: Request, webhook_id: str) -> Response:
-        services.delete_webhook(webhook_id)
+        fleet.delete_webhook(webhook_id)
         return Response(status=204)
 
 
@@ -207,20 +207,20 @@ class SettingsView(AppView):
     scopes = {"GET": "settings:read", "PUT": "settings:write", "PATCH": "settings:write"}
 
     def get(self, request: Request) -> Response:
-        return Response(services.readable_settings(PhoneSettings.current().values or {}))
+        return Response(fleet.readable_settings(PhoneSettings.current().values or {}))
 
     def put(self, request: Request) -> Response:
-        return Response(services.update_settings(request.data, replace=True))
+        return Response(fleet.update_settings(request.data, replace=True))
 
     def patch(self, request: Request) -> Response:
-        return Response(services.update_settings(request.data, replace=False))
+        return Response(fleet.update_settings(request.data, replace=False))
 
 
 class InboxRefreshView(AppView):
     scopes = {"POST": "inbox:refresh"}
 
     def post(self, request: Request) -> Response:
-        services.request_inbox_export(request.data)
+        fleet.request_inbox_export(request.data)
         return Response(status=202)
 
 
