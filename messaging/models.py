@@ -117,7 +117,8 @@ class Message(models.Model):
     reason = models.TextField(blank=True, default="")
 
     from_number = models.CharField(max_length=64, blank=True, default="")
-    to_number = models.CharField(max_length=64, blank=True, default="")
+    # 255: an encrypted recipient of the app (ciphertext, docs/thirdparty.md) is ~90 characters.
+    to_number = models.CharField(max_length=255, blank=True, default="")
     body = models.TextField()
     encoding = models.CharField(max_length=5, choices=Encoding.choices, default=Encoding.GSM7)
     segments = models.PositiveIntegerField(default=1)

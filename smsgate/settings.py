@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "webhooks",
     "phones",
     "providers",
+    "thirdparty",
     "dashboard",
 ]
 

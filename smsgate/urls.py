@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("messaging.urls")),
     path("", include("phones.urls")),
     path("", include("providers.urls")),
+    path("", include("thirdparty.urls")),
     path("", include("webhooks.urls")),
     path("", include("automation.urls")),
     path("", include("dashboard.urls")),

@@ -12,12 +12,16 @@ class EventType(models.TextChoices):
     SMS_SENT = "sms.sent", "SMS sent"
     SMS_DELIVERED = "sms.delivered", "SMS delivered"
     SMS_FAILED = "sms.failed", "SMS failed"
+    SMS_CANCELLED = "sms.cancelled", "SMS cancelled"
     DEVICE_OFFLINE = "device.offline", "Device offline"
     DEVICE_ONLINE = "device.online", "Device online"
     PING = "ping", "Test ping"
 
 
 SUBSCRIBABLE_EVENTS = [t.value for t in EventType if t != EventType.PING]
+# What an endpoint gets when it names no events: cancellations only when asked for (they
+# were added for the app's `sms:cancelled`, docs/thirdparty.md#webhooks).
+DEFAULT_EVENTS = [t for t in SUBSCRIBABLE_EVENTS if t != EventType.SMS_CANCELLED]
 
 
 class Format(models.TextChoices):
@@ -26,6 +30,7 @@ class Format(models.TextChoices):
     FORM = "form", "Form post (Agile Telecom style, +OK)"
     SLACK = "slack", "Slack incoming webhook"
     EMAIL = "email", "Email (mailto:)"
+    APP = "app", "SMS Gateway for Android app envelope (signed)"
 
 
 class Endpoint(models.Model):

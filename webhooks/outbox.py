@@ -37,6 +37,7 @@ STATUS_EVENTS = {
     "sent": EventType.SMS_SENT,
     "delivered": EventType.SMS_DELIVERED,
     "failed": EventType.SMS_FAILED,
+    "cancelled": EventType.SMS_CANCELLED,
 }
 
 

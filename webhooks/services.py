@@ -20,6 +20,7 @@ from webhooks.delivery import attempt_delivery
 from webhooks.formats import FORMATS, get_format
 from webhooks.formats import email as email_format
 from webhooks.models import (
+    DEFAULT_EVENTS,
     SUBSCRIBABLE_EVENTS,
     Delivery,
     DeliveryStatus,
@@ -72,7 +73,7 @@ def validated_url(fmt: str, url: Any) -> str:
 def _validated_events(fmt: str, events: Any) -> list[str]:
     allowed = get_format(fmt).events
     if events is None:
-        return [e for e in SUBSCRIBABLE_EVENTS if e in allowed]
+        return [e for e in DEFAULT_EVENTS if e in allowed]
     if not isinstance(events, list) or not events:
         raise InvalidInput("events", "events must be a non-empty list of event types.")
     chosen: list[str] = []
@@ -145,10 +146,15 @@ def create_endpoint(
     history: Any = None,
     max_attempts: Any = None,
     enabled: bool = True,
+    endpoint_id: str | None = None,
 ) -> tuple[Endpoint, str | None]:
-    """Create an endpoint; returns it with its secret in clear (shown to the caller once)."""
+    """Create an endpoint; returns it with its secret in clear (shown to the caller once).
+
+    `endpoint_id`: the caller's own id (the app's third-party API lets integrators name their
+    webhooks, docs/thirdparty.md#webhooks); a new `whk_` id otherwise."""
     fmt = validated_format(format)
     endpoint = Endpoint(
+        **({"id": endpoint_id} if endpoint_id else {}),
         url=validated_url(fmt, url),
         format=fmt,
         events=_validated_events(fmt, events),

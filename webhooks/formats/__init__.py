@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from webhooks.formats import chat, email, form, slack, standard
+from webhooks.formats import app, chat, email, form, slack, standard
 from webhooks.formats.base import FormatSpec
 
 FORMATS: dict[str, FormatSpec] = {
-    spec.name: spec for spec in (standard.SPEC, chat.SPEC, form.SPEC, slack.SPEC, email.SPEC)
+    spec.name: spec
+    for spec in (standard.SPEC, chat.SPEC, form.SPEC, slack.SPEC, email.SPEC, app.SPEC)
 }
 
 
