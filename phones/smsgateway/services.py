@@ -157,7 +157,11 @@ def apply_states(*, device: Device, items: Sequence[StateItem], via: str) -> int
         m.pk: m
         for m in Message.objects.filter(
             pk__in=ids, device_id=device.pk, direction=Direction.OUTBOUND
-        ).only("id", "status")
+        )
+        # A message still waiting on our side was never handed to the phone: nothing it
+        # says about that id can be about our message.
+        .exclude(status__in=[Status.SCHEDULED, Status.QUEUED])
+        .only("id", "status")
     }
     changed = 0
     for item in items:
