@@ -21,7 +21,8 @@ from smsgate.routing import http_urlpatterns, websocket_urlpatterns  # noqa: E40
 
 application = ProtocolTypeRouter(
     {
-        "http": URLRouter([*http_urlpatterns, re_path(r"", django_asgi_app)]),
+        # channels routes ASGI apps with Django's re_path, whose stubs expect a view.
+        "http": URLRouter([*http_urlpatterns, re_path(r"", django_asgi_app)]),  # type: ignore[arg-type]
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),

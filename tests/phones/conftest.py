@@ -37,7 +37,7 @@ class AppPhone:
             self.client = Client(HTTP_USER_AGENT=APP_UA)
         return self.client
 
-    def auth(self, token: str | None = None) -> dict[str, str]:
+    def auth(self, token: str | None = None) -> dict[str, Any]:
         return {"HTTP_AUTHORIZATION": f"Bearer {self.token if token is None else token}"}
 
     def register(self, body: dict[str, Any] | None = None, token: str | None = None) -> Any:
@@ -78,7 +78,7 @@ class AppPhone:
                 "payload": payload,
             }
         ).encode()
-        headers: dict[str, str] = {}
+        headers: dict[str, Any] = {}
         if sign:
             stamp = str(int(time.time()) if timestamp is None else timestamp)
             self.device.refresh_from_db()

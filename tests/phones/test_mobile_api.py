@@ -115,7 +115,7 @@ def test_get_device_answers_the_external_ip_with_or_without_a_token(registered: 
 def test_every_device_call_needs_the_device_token(
     registered: AppPhone, method: str, path: str, token: str | None
 ) -> None:
-    headers = {} if token is None else {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    headers: dict[str, Any] = {} if token is None else {"HTTP_AUTHORIZATION": f"Bearer {token}"}
     client = Client()
     if method == "get":
         response = client.get(f"{BASE}{path}", **headers)
