@@ -11,7 +11,8 @@ from typing import Any
 
 from django.db import transaction
 
-from messaging.models import Message
+from devices.wake import MESSAGE_CANCELLED, MESSAGE_ENQUEUED, notify_phones
+from messaging.models import Direction, Message, Status
 from smsgate.groups import send_to_groups
 
 INBOX_GROUP = "inbox"
@@ -53,6 +54,25 @@ def live_payload(message: Message) -> dict[str, Any]:
 def announce(message: Message, event: str) -> None:
     payload = live_payload(message)
     transaction.on_commit(lambda: broadcast_inbox(event, payload))
+    _wake_app_phones([message])
+
+
+def _wake_app_phones(messages: Sequence[Message]) -> None:
+    """The one place app phones are woken (docs/phones/sms-gateway-app.md#events): new work
+    (queued for a device, or for any phone from the shared pool) and cancelled work reach
+    their event streams after commit. A phone without a stream finds both on its next pull."""
+    queued = [
+        m
+        for m in messages
+        if m.direction == Direction.OUTBOUND and m.status == Status.QUEUED and m.app_id is None
+    ]
+    if any(m.device_id is None for m in queued):
+        notify_phones(MESSAGE_ENQUEUED)
+    elif queued:
+        notify_phones(MESSAGE_ENQUEUED, device_ids={str(m.device_id) for m in queued})
+    for m in messages:
+        if m.status == Status.CANCELLED and m.device_id:
+            notify_phones(MESSAGE_CANCELLED, {"messageId": m.pk}, device_ids=[m.device_id])
 
 
 def announce_created(messages: Sequence[Message]) -> None:
@@ -63,3 +83,4 @@ def announce_created(messages: Sequence[Message]) -> None:
     elif messages:
         payload = {"messages": [live_payload(m) for m in messages]}
         transaction.on_commit(lambda: broadcast_inbox("messages.created", payload))
+        _wake_app_phones(messages)

@@ -1,5 +1,5 @@
 """Sending to channel-layer groups from sync code: the live inbox and the phones' event
-streams (docs/operations.md#live-updates).
+streams (docs/operations.md#live-inbox-on-redis).
 
 A group send is a convenience, the database is the truth: a broken or hanging channel layer
 is logged and never fails the request or task that made the change.

@@ -14,7 +14,6 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from devices import wake
 from messaging import opaque
 from messaging import services as messaging
 from messaging.models import Message, Status
@@ -276,9 +275,4 @@ def cancel(message_id: str) -> None:
                 messaging.cancel_message(message_id=message.pk)
             except Conflict:
                 continue  # dispatched meanwhile: a phone has it now
-            if message.device_id:
-                wake.notify_phones(
-                    wake.MESSAGE_CANCELLED,
-                    {"messageId": message.pk},
-                    device_ids=[message.device_id],
-                )
+            # The phone holding it hears `MessageCancelled` from messaging, as for any cancel.

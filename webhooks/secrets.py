@@ -1,6 +1,6 @@
 """Signing secrets of webhook endpoints: made, checked, encrypted at rest (we must sign with
 them again), and the ones valid now (the previous one keeps signing for 24 h after a rotation,
-docs/webhooks.md#signing)."""
+docs/webhooks.md#standard-format-signed-json)."""
 
 from __future__ import annotations
 
