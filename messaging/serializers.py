@@ -232,7 +232,3 @@ class MySMSGateSendSerializer(serializers.Serializer):
     message = serializers.CharField(trim_whitespace=False, max_length=MAX_BODY_CHARS)
     device_id = serializers.CharField(required=False, allow_null=True)
     sim_slot = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=8)
-
-
-def serialize_message(message: Message) -> dict[str, Any]:
-    return dict(MessageSerializer(message).data)

@@ -25,9 +25,3 @@ def get_provider(name: str) -> Provider:
     if not _PROVIDERS:
         _PROVIDERS.update(_registry())
     return _PROVIDERS[name]
-
-
-def provider_names() -> list[str]:
-    if not _PROVIDERS:
-        _PROVIDERS.update(_registry())
-    return list(_PROVIDERS)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import json
 import secrets
 from typing import Any
@@ -21,10 +20,6 @@ from django.conf import settings
 
 def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def secret_matches(secret: str, expected_hash: str) -> bool:
-    return hmac.compare_digest(hash_secret(secret), expected_hash)
 
 
 def random_token(nbytes: int = 24) -> str:

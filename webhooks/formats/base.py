@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import email.utils
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -155,7 +154,3 @@ def describe(event: Event) -> tuple[str, str]:
         subject = "smsgate test event"
         text = str(data.get("message") or "This is a test event from smsgate.")
     return f"[smsgate] {subject}", text
-
-
-def monotonic_ms(start: float) -> int:
-    return int((time.monotonic() - start) * 1000)
