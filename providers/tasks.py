@@ -52,6 +52,8 @@ def schedule_provider_send(message_id: str, countdown: float | None = None) -> N
     transaction.on_commit(lambda: send_via_provider.apply_async((message_id,), countdown=countdown))
 
 
+# messaging queues and releases messages from many services and knows no provider; these two
+# receivers are how a message routed to a provider app gets sent (phones pull theirs).
 @receiver(message_queued, dispatch_uid="provider_tasks.send_queued_app_message")
 def _send_queued_app_message(sender: Any, message: Message, **kwargs: Any) -> None:
     if message.app_id and message.status == Status.QUEUED:
