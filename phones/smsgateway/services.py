@@ -15,11 +15,11 @@ from django.utils import timezone
 
 from devices.models import Device, Sim
 from messaging.models import Direction, Message, MessageEvent, Status
-from messaging.services import record_status
 from messaging.status import TERMINAL
 from phones.checkin import CheckIn
 from phones.queue import claim
 from phones.smsgateway.wire import SimCard, StateItem
+from pipeline.reports import StatusReport, apply_report
 from smsgate.crypto import decrypt_json, encrypt_json, hash_secret, random_token
 
 # The detail of the `dispatched` event a hand-out writes: how a re-offer finds the messages
@@ -149,6 +149,13 @@ def _news(current: str, reported: str) -> bool:
     return current != reported
 
 
+def _report(
+    message: Message, status: str, detail: str, *, reason: str, at: datetime | None
+) -> bool:
+    report = StatusReport(status=status, detail=detail, reason=reason, at=at, message_id=message.pk)
+    return apply_report(report).applied
+
+
 def apply_states(*, device: Device, items: Sequence[StateItem], via: str) -> int:
     """The phone's reports on messages it was handed; ids of other devices or unknown ids are
     ignored. Returns how many changed a status."""
@@ -171,20 +178,13 @@ def apply_states(*, device: Device, items: Sequence[StateItem], via: str) -> int
             continue
         detail = f"{REPORT_PREFIX} {item.state} ({via})"
         reason = item.reason or ("failed on the phone" if status == Status.FAILED else "")
-        moved = record_status(
-            message_id=message.pk, status=status, detail=detail, reason=reason, at=item.at
-        )
+        moved = _report(message, status, detail, reason=reason, at=item.at)
         if not moved and status == Status.CANCELLED:
             # smsgate cannot cancel a message a phone already has (docs/api.md#message-statuses),
             # but the phone says it never sent it: failed, so that it does not hang dispatched.
             status = Status.FAILED
-            moved = record_status(
-                message_id=message.pk,
-                status=status,
-                detail=detail,
-                reason=item.reason or "cancelled on the phone",
-                at=item.at,
-            )
+            reason = item.reason or "cancelled on the phone"
+            moved = _report(message, status, detail, reason=reason, at=item.at)
         if moved:
             message.status = status
             changed += 1

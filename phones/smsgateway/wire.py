@@ -27,10 +27,10 @@ MAX_NAME = 100  # Device.name; the app sends MANUFACTURER/PRODUCT (≤ 128 on it
 MAX_STATE_ITEMS = 500
 MAX_REASON = 500
 
-# What the third-party API stores in Message.metadata for the app to read back; absent on
-# messages sent any other way (plain text, delivery report wanted, not encrypted).
-META_ENCRYPTED = "is_encrypted"
-META_DELIVERY_REPORT = "with_delivery_report"
+# What the third-party API stores in Message.metadata["app"] for the phone to read back
+# (docs/thirdparty.md#messages); absent on messages sent any other way (plain text, delivery
+# report wanted, not encrypted, priority 0).
+META_APP = "app"
 
 
 class WireError(Exception):
@@ -230,17 +230,26 @@ def parse_order(value: str | None) -> str:
 
 
 def pending_message(message: Message) -> dict[str, Any]:
-    """A handed-out message as the app reads it (its GatewayApi.Message)."""
+    """A handed-out message as the app reads it (its GatewayApi.Message): a data SMS as
+    `dataMessage` (base64 body and port), anything else as `textMessage`."""
     metadata = message.metadata if isinstance(message.metadata, dict) else {}
+    app = metadata.get(META_APP)
+    app = app if isinstance(app, dict) else {}
+    port = app.get("dataPort")
+    content: dict[str, Any] = (
+        {"dataMessage": {"data": message.body, "port": port}}
+        if isinstance(port, int)
+        else {"message": message.body, "textMessage": {"text": message.body}}
+    )
+    priority = app.get("priority")
     return {
         "id": message.pk,
-        "message": message.body,
-        "textMessage": {"text": message.body},
+        **content,
         "phoneNumbers": [message.to_number],
         "simNumber": message.sim_slot,
-        "withDeliveryReport": bool(metadata.get(META_DELIVERY_REPORT, True)),
-        "isEncrypted": bool(metadata.get(META_ENCRYPTED, False)),
-        "priority": 0,
+        "withDeliveryReport": bool(app.get("withDeliveryReport", True)),
+        "isEncrypted": bool(app.get("isEncrypted", False)),
+        "priority": priority if isinstance(priority, int) else 0,
         "ttl": None,
         "validUntil": format_time(message.expires_at),
         "scheduleAt": None,

@@ -174,3 +174,47 @@ def test_unknown_ids_and_other_devices_messages_are_ignored(registered: AppPhone
     assert response.status_code == 204
     assert Message.objects.get(pk=theirs.pk).status == Status.DISPATCHED
     assert not MessageEvent.objects.filter(message=theirs, status=Status.FAILED).exists()
+
+
+def _third_party_send(phone: AppPhone, **fields: Any) -> None:
+    from thirdparty.services import SendRequest, send
+
+    request: dict[str, Any] = {
+        "message_id": "it-1",
+        "phone_numbers": [NUMBER],
+        "body": "Hello",
+        "data_port": None,
+        "device_id": phone.device.pk,
+        "sim_number": None,
+        "expires_at": None,
+        "send_at": None,
+        "with_delivery_report": True,
+        "priority": 0,
+        "is_encrypted": False,
+        **fields,
+    }
+    send(SendRequest(**request))
+
+
+def test_a_data_sms_from_the_third_party_api_is_handed_out_as_a_data_message(
+    registered: AppPhone,
+) -> None:
+    _third_party_send(registered, body="AAEC", data_port=5000, with_delivery_report=False)
+    [handed] = pull(registered)
+    assert handed["dataMessage"] == {"data": "AAEC", "port": 5000}
+    assert "textMessage" not in handed
+    assert handed["withDeliveryReport"] is False
+
+
+def test_an_encrypted_message_is_handed_out_opaque_with_its_priority(
+    registered: AppPhone,
+) -> None:
+    cipher = "$aes-256-cbc/pbkdf2-sha1$i=75000$c2FsdA==$Y2lwaGVy"
+    _third_party_send(
+        registered, body=cipher, phone_numbers=[cipher], is_encrypted=True, priority=100
+    )
+    [handed] = pull(registered)
+    assert handed["isEncrypted"] is True
+    assert handed["textMessage"] == {"text": cipher}
+    assert handed["phoneNumbers"] == [cipher]
+    assert handed["priority"] == 100
