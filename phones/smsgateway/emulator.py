@@ -466,9 +466,12 @@ class AppPhone:
 
     # Lifecycle -------------------------------------------------------------------------------
 
-    def start_thread(self) -> threading.Thread:
+    def start_thread(self, *, start: bool = True) -> threading.Thread:
+        """Run the start-up (unless done already) and then the stream in one thread."""
+
         def run() -> None:
-            self._safely(self.start)
+            if start:
+                self._safely(self.start)
             self.run_stream()
 
         self._stop.clear()
