@@ -18,6 +18,7 @@ from django.db.models import Exists, F, OuterRef, Value
 from django.utils import timezone
 
 from devices.models import Device
+from devices.wake import MESSAGE_CANCELLED, MESSAGE_ENQUEUED, notify_phones
 from messaging.encoding import segment_info
 from messaging.live import broadcast_inbox, broadcast_inbox_many
 from messaging.models import (
@@ -119,6 +120,25 @@ def _live_payload(message: Message) -> dict[str, Any]:
 def _announce(message: Message, event: str) -> None:
     payload = _live_payload(message)
     transaction.on_commit(lambda: broadcast_inbox(event, payload))
+    _wake_app_phones([message])
+
+
+def _wake_app_phones(messages: Sequence[Message]) -> None:
+    """The one place app phones are woken (docs/phones/sms-gateway-app.md#events): new work
+    (queued for a device, or for any phone from the shared pool) and cancelled work reach
+    their event streams after commit. A phone without a stream finds both on its next pull."""
+    queued = [
+        m
+        for m in messages
+        if m.direction == Direction.OUTBOUND and m.status == Status.QUEUED and m.app_id is None
+    ]
+    if any(m.device_id is None for m in queued):
+        notify_phones(MESSAGE_ENQUEUED)
+    elif queued:
+        notify_phones(MESSAGE_ENQUEUED, device_ids={str(m.device_id) for m in queued})
+    for m in messages:
+        if m.status == Status.CANCELLED and m.device_id:
+            notify_phones(MESSAGE_CANCELLED, {"messageId": m.pk}, device_ids=[m.device_id])
 
 
 def _announce_created(messages: Sequence[Message]) -> None:
@@ -129,6 +149,7 @@ def _announce_created(messages: Sequence[Message]) -> None:
     elif messages:
         payload = {"messages": [_live_payload(m) for m in messages]}
         transaction.on_commit(lambda: broadcast_inbox("messages.created", payload))
+        _wake_app_phones(messages)
 
 
 @dataclass

@@ -295,6 +295,19 @@ def check_in_by_token(
     return _check_in("id = %s AND token_hash = %s", [device_id, hash_secret(token)], lock=lock)
 
 
+def check_in_by_app_token(token: str, *, lock: bool = False) -> CheckIn | None:
+    """As check_in_by_token, by the SMS Gateway for Android app's device token (every call of
+    the app's mobile API is its heartbeat: docs/phones/sms-gateway-app.md)."""
+    if not token:
+        return None
+    return _check_in("app_token_hash = %s", [hash_secret(token)], lock=lock)
+
+
+def check_in_by_app_device(device_id: str) -> CheckIn | None:
+    """An app phone's signed webhook (its signature already verified) as its heartbeat."""
+    return _check_in("id = %s AND app_token_hash IS NOT NULL", [device_id], lock=False)
+
+
 def check_in_by_secret(secret: str, *, lock: bool = True) -> CheckIn | None:
     """As check_in_by_token, by the SMSSync secret."""
     if not secret:

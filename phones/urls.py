@@ -1,4 +1,4 @@
-from django.urls import URLPattern, URLResolver, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from phones import views
 
@@ -14,4 +14,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ),
     path("api/sms/smssync", views.smssync, name="smssync"),
     path("api/sms/msync", views.msync, name="msync"),
+    path("", include("phones.smsgateway.urls")),
 ]

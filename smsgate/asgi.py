@@ -1,4 +1,7 @@
-"""ASGI entry point (`daphne smsgate.asgi:application`): HTTP plus websockets under /ws/."""
+"""ASGI entry point (`daphne smsgate.asgi:application`): HTTP plus websockets under /ws/.
+
+HTTP goes to Django, except the app phones' event streams (smsgate.routing.http_urlpatterns),
+which are long-lived and must not hold a sync worker each."""
 
 import os
 
@@ -12,12 +15,14 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.urls import re_path  # noqa: E402
 
-from smsgate.routing import websocket_urlpatterns  # noqa: E402
+from smsgate.routing import http_urlpatterns, websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # channels routes ASGI apps with Django's re_path, whose stubs expect a view.
+        "http": URLRouter([*http_urlpatterns, re_path(r"", django_asgi_app)]),  # type: ignore[arg-type]
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),
