@@ -22,6 +22,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 import requests
+from urllib3.exceptions import HTTPError as StreamBroken
 
 from messaging.encoding import segment_info
 from phones.smsgateway.emulator_state import (
@@ -385,7 +386,14 @@ class AppPhone:
         while not self._stop.is_set():
             try:
                 self._hold_stream()
-            except (requests.RequestException, AppHttpError, OSError, ValueError) as exc:
+            # Raw reads raise urllib3's errors (a stream cut mid-chunk), not requests'.
+            except (
+                requests.RequestException,
+                StreamBroken,
+                AppHttpError,
+                OSError,
+                ValueError,
+            ) as exc:
                 self.errors.append(f"stream: {exc}")
             if self._stop.is_set():
                 return
