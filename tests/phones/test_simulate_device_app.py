@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from messaging.models import Message, Status
+from smsgate.crypto import hash_secret
+from tests.factories import paired_device
 from tests.phones.fake_mobile_server import FakeMobileServer
 from tests.phones.test_app_emulator import message
 
@@ -65,3 +70,28 @@ def test_a_refused_registration_is_a_command_error(server: FakeMobileServer) -> 
 def test_msync_still_needs_a_device_id() -> None:
     with pytest.raises(CommandError, match="--device-id"):
         call_command("simulate_device", "--token", "t", "--once")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_once_against_smsgate_delivers_a_queued_message_and_stores_the_reply(
+    live_server: Any, admin_client: Any
+) -> None:
+    private = "private-" + os.urandom(12).hex()
+    device = paired_device(app_private_token_hash=hash_secret(private)).device
+    sent = admin_client.post(
+        "/api/v1/messages",
+        {"to": "+14155550111", "body": "hi", "device_id": device.pk},
+        format="json",
+    )
+    assert sent.status_code == 202, sent.content
+    out = StringIO()
+    call_command(
+        "simulate_device", "--protocol", "app", "--server", live_server.url,
+        "--private-token", private, "--inbound", "+14155550111:Thanks", "--once", stdout=out,
+    )  # fmt: skip
+
+    assert f"registered as {device.pk}" in out.getvalue()
+    message = Message.objects.get(pk=sent.json()["id"])
+    assert message.status == Status.DELIVERED
+    reply = Message.objects.get(direction="inbound", body="Thanks")
+    assert reply.device_id == device.pk
