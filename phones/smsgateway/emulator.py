@@ -45,6 +45,7 @@ from phones.smsgateway.emulator_wire import (
     SseReader,
     app_timestamp,
     gson_dumps,
+    health_payload,
     nanoid,
     received_message_id,
     shutdown,
@@ -218,46 +219,57 @@ class AppPhone:
         )
         with self._lock:
             self.messages[local.id] = local
+        valid_until = message.get("validUntil")
+        if valid_until and datetime.fromisoformat(valid_until) < datetime.now(UTC):
+            # Checked just before sending: every recipient fails at once, nothing goes out.
+            self._change(local, numbers, "Failed", "TTL expired")
+            return
         for number in numbers:
-            self._change(local, number, "Processed", None)
+            self._change(local, [number], "Processed", None)
         outcomes = {n: self.outcome(n) for n in numbers}
         for number in numbers:
             if outcomes[number].sent:
-                self._change(local, number, "Sent", None)
+                self._change(local, [number], "Sent", None)
             else:
-                self._change(local, number, "Failed", outcomes[number].error)
+                self._change(local, [number], "Failed", outcomes[number].error)
         for number in numbers:
             if local.with_delivery_report and outcomes[number].delivered:
-                self._change(local, number, "Delivered", None)
+                self._change(local, [number], "Delivered", None)
 
-    def _change(self, local: LocalMessage, number: str, state: str, error: str | None) -> None:
-        """`MessagesService.updateState`: one recipient moves, the whole message is reported."""
-        if local.recipients[number][0] == "Failed":
+    def _change(
+        self, local: LocalMessage, numbers: list[str], state: str, error: str | None
+    ) -> None:
+        """`MessagesService.updateState`: recipients move, the whole message is reported once,
+        and each moved recipient gets its own webhook."""
+        moved = [n for n in numbers if local.recipients[n][0] != "Failed"]
+        if not moved:
             return
-        local.recipients[number] = (state, error)
+        for number in moved:
+            local.recipients[number] = (state, error)
         local.states.setdefault(local.state, datetime.now(UTC))
         self._report(local)
         event = {"Sent": "sms:sent", "Delivered": "sms:delivered", "Failed": "sms:failed"}
         if state not in event:
             return
         sim = self._sim(local.sim_number)
-        payload: dict[str, Any]
-        if state == "Sent":
-            payload = {"partsCount": segment_info(local.text).segments, "sentAt": self._now()}
-        elif state == "Delivered":
-            payload = {"deliveredAt": self._now()}
-        else:
-            payload = {"failedAt": self._now(), "reason": error or "Unknown"}
-        payload.update(
-            {
-                "messageId": local.id,
-                "sender": sim.phone_number if sim else None,
-                "recipient": number,
-                "simNumber": local.sim_number,
-                "phoneNumber": number,
-            }
-        )
-        self._emit(event[state], payload)
+        for number in moved:
+            payload: dict[str, Any]
+            if state == "Sent":
+                payload = {"partsCount": segment_info(local.text).segments, "sentAt": self._now()}
+            elif state == "Delivered":
+                payload = {"deliveredAt": self._now()}
+            else:
+                payload = {"failedAt": self._now(), "reason": error or "Unknown"}
+            payload.update(
+                {
+                    "messageId": local.id,
+                    "sender": sim.phone_number if sim else None,
+                    "recipient": number,
+                    "simNumber": local.sim_number,
+                    "phoneNumber": number,
+                }
+            )
+            self._emit(event[state], payload)
 
     def _report(self, local: LocalMessage) -> None:
         self._patch(
@@ -305,30 +317,11 @@ class AppPhone:
         return received.message_id
 
     def _emit_received(self, received: Received) -> None:
-        self._emit(
-            "sms:received",
-            {
-                "message": received.text,
-                "receivedAt": app_timestamp(received.received_at, self.tz),
-                "messageId": received.message_id,
-                "sender": received.sender,
-                "recipient": received.sim.phone_number,
-                "simNumber": received.sim.sim_number,
-                "phoneNumber": received.sender,
-            },
-        )
+        self._emit("sms:received", received.payload(app_timestamp(received.received_at, self.tz)))
 
     def ping(self) -> None:
-        checks = {
-            "messages:failed": {
-                "status": "pass",
-                "observedValue": 0,
-                "observedUnit": "messages",
-                "description": "Failed messages for last hour",
-            }
-        }
-        health = {"version": USER_AGENT.split("/")[1], "releaseId": 1, "status": "pass"}
-        self._emit("system:ping", {"health": {**health, "checks": checks}})
+        """What the ping service sends every `ping.interval_seconds` when that is set."""
+        self._emit("system:ping", {"health": health_payload()})
 
     @property
     def signing_key(self) -> str:
@@ -500,9 +493,3 @@ class AppPhone:
 
     def _now(self) -> str:
         return app_timestamp(datetime.now(UTC), self.tz)
-
-    def sent_to(self, path_or_url: str) -> list[Exchange]:
-        with self._lock:
-            return [
-                e for e in self.exchanges if e.url.endswith(path_or_url) or path_or_url in e.url
-            ]

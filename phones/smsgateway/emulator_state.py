@@ -143,3 +143,15 @@ class Received:
     text: str
     sim: Sim
     received_at: datetime
+
+    def payload(self, received_at: str) -> dict[str, Any]:
+        """`SmsEventPayload.SmsReceived` in Gson's order: its own fields, then the common ones."""
+        return {
+            "message": self.text,
+            "receivedAt": received_at,
+            "messageId": self.message_id,
+            "sender": self.sender,
+            "recipient": self.sim.phone_number,
+            "simNumber": self.sim.sim_number,
+            "phoneNumber": self.sender,
+        }

@@ -176,6 +176,18 @@ def test_no_delivery_report_is_asked_when_the_message_says_so(
     assert patches(server)[-1]["state"] == "Sent"
 
 
+def test_an_expired_message_fails_whole_without_being_sent(
+    server: FakeMobileServer, phone: AppPhone
+) -> None:
+    numbers = ("+15550002222", "+15550003333")
+    server.messages = [message(numbers=numbers, validUntil="2020-01-01T00:00:00.000+00:00")]
+    phone.start()
+    (item,) = patches(server)
+    assert item["state"] == "Failed" and list(item["states"]) == ["Pending", "Failed"]
+    assert {r["error"] for r in item["recipients"]} == {"TTL expired"}
+    assert [h.json()["payload"]["recipient"] for h in hooks(server)] == list(numbers)
+
+
 def test_a_known_id_is_reported_again_and_never_sent_twice(
     server: FakeMobileServer, phone: AppPhone
 ) -> None:
@@ -221,6 +233,17 @@ def test_a_received_sms_is_a_signed_webhook_with_the_apps_message_id(
     assert message_id == received_message_id(
         "+15557654321", 1796284800000, 1, "Yes <please> & 'thanks'"
     )
+
+
+def test_a_ping_is_the_apps_health_report(server: FakeMobileServer, phone: AppPhone) -> None:
+    server.hook_events.append("system:ping")
+    phone.start()
+    phone.ping()
+    (hook,) = hooks(server)
+    assert_signed(hook)
+    health = hook.json()["payload"]["health"]
+    assert list(health) == ["version", "releaseId", "status", "checks"]
+    assert health["status"] == "pass" and "messages:failed" in health["checks"]
 
 
 def test_message_ids_follow_javas_hash_codes() -> None:
