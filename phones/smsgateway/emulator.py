@@ -6,10 +6,9 @@ app emulator"): register (`POST /device`, or `PATCH /device` when it already has
 `/settings` and `/webhooks`, hold the `/events` stream and reconnect as the app does, pull
 `/message` on every (re)connect and on `MessageEnqueued`, "send" each Pending message with a
 chosen outcome per recipient, report every state change with `PATCH /message`, and send the
-app's signed webhooks. Everything it received and sent is kept for tests to read.
-
-One phone needs at most one thread: `start_thread` runs the start-up and the stream in it, and
-the methods a test calls (`receive_sms`, `ping`) run in the caller's thread.
+app's signed webhooks. Everything it received and sent is kept for tests to read. One thread
+per phone at most: `start_thread` runs start-up and stream; `receive_sms`/`ping` run in the
+caller's.
 """
 
 from __future__ import annotations
@@ -37,6 +36,7 @@ from phones.smsgateway.emulator_state import (
     Received,
     Sim,
     StreamEvent,
+    setting_problem,
 )
 from phones.smsgateway.emulator_wire import (
     SSE_USER_AGENT,
@@ -147,7 +147,11 @@ class AppPhone:
         self.login, self.password = answer.get("login"), answer.get("password")
 
     def sync_settings(self) -> None:
-        self.settings = dict(self._call("GET", "/settings") or {})
+        for group, values in dict(self._call("GET", "/settings") or {}).items():
+            problem = setting_problem(group, values)
+            if problem:
+                raise ValueError(f"Failed to import {group}: {problem}")
+            self.settings[group] = {**self.settings.get(group, {}), **values}
 
     def sync_webhooks(self) -> None:
         hooks = list(self._call("GET", "/webhooks") or [])
@@ -163,18 +167,19 @@ class AppPhone:
 
         `app:started` is emitted first, to the webhooks the phone already had: the app's
         registration and webhook sync run later as background work, so on a first start (no
-        webhooks, no device id yet) it reaches nobody.
+        webhooks, no device id yet) it reaches nobody. The three syncs are separate workers in
+        the app: one failing (kept in `errors`) does not stop the others.
         """
         self._emit("app:started", {"simCards": [sim.card(redact=False) for sim in self.sims]})
         self.register()
-        self.sync_settings()
-        self.sync_webhooks()
-        self.pull()
+        for sync in (self.sync_settings, self.sync_webhooks, self.pull):
+            self._safely(sync)
 
     # Messages --------------------------------------------------------------------------------
 
     def pull(self) -> None:
-        for message in self._call("GET", "/message?order=lifo") or []:
+        order = (self.settings.get("messages") or {}).get("processing_order") or "LIFO"
+        for message in self._call("GET", f"/message?order={str(order).lower()}") or []:
             try:
                 self._process(message)
             except (requests.RequestException, AppHttpError, KeyError, ValueError) as exc:
@@ -451,8 +456,7 @@ class AppPhone:
 
     def _export(self, data: str) -> None:
         request = json.loads(data)
-        since = datetime.fromisoformat(request["since"])
-        until = datetime.fromisoformat(request["until"])
+        since, until = (datetime.fromisoformat(request[k]) for k in ("since", "until"))
         if str(request.get("triggerWebhooks", "true")).lower() == "false":
             return
         for received in list(self.inbox):
@@ -482,9 +486,8 @@ class AppPhone:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
-        stream = self._stream
-        if stream is not None:
-            shutdown(stream)
+        if self._stream is not None:
+            shutdown(self._stream)
         if self._thread is not None:
             self._thread.join(timeout)
 

@@ -155,3 +155,46 @@ class Received:
             "simNumber": self.sim.sim_number,
             "phoneNumber": self.sender,
         }
+
+
+_SETTING_CHOICES = {
+    ("gateway", "notification_channel"): {"AUTO", "SSE_ONLY"},
+    ("messages", "limit_period"): {"Disabled", "PerMinute", "Per30Minutes", "PerHour", "PerDay"},
+    ("messages", "sim_selection_mode"): {"OSDefault", "RoundRobin", "Random"},
+    ("messages", "processing_order"): {"LIFO", "FIFO"},
+}
+_SETTING_MINIMUMS = {
+    ("messages", "send_interval_min"): None,
+    ("messages", "send_interval_max"): None,
+    ("messages", "limit_value"): 0,
+    ("messages", "log_lifetime_days"): 1,
+    ("webhooks", "retry_count"): 1,
+    ("ping", "interval_seconds"): None,
+}
+
+
+def setting_problem(group: str, values: Any) -> str | None:
+    """Why the app's importer of this settings group would throw, if it would.
+
+    The app imports `/settings` group by group and stops at the first group that throws, so the
+    groups after a bad value are never applied (SettingsService.update).
+    """
+    if not isinstance(values, dict):
+        return "not an object"
+    for key, value in values.items():
+        if value is None:
+            continue
+        choices = _SETTING_CHOICES.get((group, key))
+        if choices is not None and str(value) not in choices:
+            return f"{key}: {value!r} is not one of {sorted(choices)}"
+        if (group, key) == ("gateway", "cloud_url") and not str(value).startswith("https://"):
+            return "cloud_url must start with https://"
+        if (group, key) in _SETTING_MINIMUMS:
+            try:
+                number = int(float(str(value)))
+            except ValueError:
+                return f"{key}: {value!r} is not a number"
+            minimum = _SETTING_MINIMUMS[(group, key)]
+            if minimum is not None and number < minimum:
+                return f"{key} must be >= {minimum}"
+    return None

@@ -343,6 +343,39 @@ def test_webhook_retries_are_bounded_by_the_settings_retry_count(
     assert first.body == second.body and first.json()["id"] == second.json()["id"]
 
 
+def test_settings_stop_at_the_first_group_the_app_would_refuse(
+    server: FakeMobileServer, phone: AppPhone
+) -> None:
+    server.settings = {
+        "messages": {"processing_order": "FIFO"},
+        "gateway": {"cloud_url": "http://192.168.1.10:8000/api/mobile/v1"},
+        "webhooks": {"signing_key": "never-applied"},
+    }
+    phone.start()
+    assert any("cloud_url must start with https://" in e for e in phone.errors)
+    assert phone.settings == {"messages": {"processing_order": "FIFO"}}
+    assert len(phone.webhooks) == 4  # the other syncs still ran
+    assert server.seen("GET", "/mobile/v1/message?order=fifo")
+
+
+@pytest.mark.parametrize(
+    ("group", "values"),
+    [
+        ("webhooks", {"retry_count": 0}),
+        ("gateway", {"notification_channel": "FCM"}),
+        ("messages", {"limit_period": "PerWeek"}),
+        ("messages", {"log_lifetime_days": "soon"}),
+    ],
+)
+def test_values_the_app_refuses_fail_the_settings_sync(
+    server: FakeMobileServer, phone: AppPhone, group: str, values: dict[str, Any]
+) -> None:
+    server.settings = {group: values}
+    phone.register()
+    with pytest.raises(ValueError, match=f"Failed to import {group}"):
+        phone.sync_settings()
+
+
 def test_an_unknown_webhook_event_keeps_the_previous_list(
     server: FakeMobileServer, phone: AppPhone
 ) -> None:
