@@ -25,6 +25,7 @@ from phones.checkin import check_in_by_app_token
 from phones.smsgateway import services
 
 KEEPALIVE_SECONDS = 15.0
+EVENT_NOTE_SECONDS = 5.0
 _HEADERS = [
     (b"Content-Type", b"text/event-stream"),
     (b"Cache-Control", b"no-cache"),
@@ -54,6 +55,8 @@ class EventStream(AsyncHttpConsumer):
     opened_at: datetime | None = None
     keepalive: asyncio.Task[None] | None = None
     streaming = False
+    token = ""
+    event_noted_at = float("-inf")  # time.monotonic() of the last stream_last_event_at write
 
     async def http_request(self, message: dict[str, Any]) -> None:
         # AsyncHttpConsumer ends the consumer once handle() returns; a stream must outlive it,
@@ -112,7 +115,11 @@ class EventStream(AsyncHttpConsumer):
         data = message.get("data")
         line = f"event: {message['event']}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
         await self.send_body(line.encode(), more_body=True)
-        await database_sync_to_async(services.stream_event_sent)(device_id=self.device_id)
+        # A pool message wakes every open stream at once: each notes the time at most every
+        # EVENT_NOTE_SECONDS, not one UPDATE per stream per event.
+        if time.monotonic() - self.event_noted_at >= EVENT_NOTE_SECONDS:
+            self.event_noted_at = time.monotonic()
+            await database_sync_to_async(services.stream_event_sent)(device_id=self.device_id)
 
     async def disconnect(self) -> None:
         if self.keepalive is not None:
