@@ -1,17 +1,23 @@
-"""A phone simulator: speaks MSync or SMSSync over real HTTP against a running server.
+"""A phone simulator: speaks MSync, SMSSync or the SMS Gateway for Android app's mobile API
+over real HTTP against a running server.
 
     python manage.py simulate_device --server http://127.0.0.1:8000 --device-id dev_… \\
         --token … [--protocol msync|smssync --secret …] [--inbound "+15551234567:Hello"] \\
         [--inbound-file messages.txt] [--once | --interval 5 --polls N]
+    python manage.py simulate_device --protocol app --private-token … \\
+        [--server-url http://127.0.0.1:8000/api/mobile/v1] [--fail-to +1…] [--once | --polls N]
 
 Each round: inject the inbound messages (first round only), poll for outgoing messages,
-"send" them (print them), report them sent and then delivered. Nothing leaves the machine
-except the HTTP requests to --server.
+"send" them (print them), report them sent and then delivered. The app protocol instead runs
+the app emulator (phones/smsgateway/emulator.py): it registers, holds the event stream and
+reacts to it, and reports through the mobile API and its signed webhooks
+(docs/phones/README.md). Nothing leaves the machine except the HTTP requests to the server.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import time
 import uuid
 from pathlib import Path
@@ -19,6 +25,9 @@ from typing import Any
 
 import requests
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from phones.smsgateway.emulator import AppHttpError, AppPhone
+from phones.smsgateway.emulator_state import DELIVERED, NO_REPORT, Outcome, failed
 
 
 def _parse_inbound(spec: str) -> tuple[str, str]:
@@ -183,8 +192,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--server", default="http://127.0.0.1:8000")
-        parser.add_argument("--protocol", choices=["msync", "smssync"], default="msync")
-        parser.add_argument("--device-id", required=True)
+        parser.add_argument("--protocol", choices=["msync", "smssync", "app"], default="msync")
+        parser.add_argument("--device-id", help="the device (MSync, SMSSync)")
+        parser.add_argument(
+            "--server-url",
+            help="the app's server URL (default: --server + /api/mobile/v1)",
+        )
+        parser.add_argument("--private-token", default="", help="the pairing's private token (app)")
+        parser.add_argument(
+            "--fail-to", action="append", default=[], help="sends to this number fail (app)"
+        )
         parser.add_argument("--token", default="", help="device token (MSync; SMSSync Basic auth)")
         parser.add_argument("--secret", default="", help="SMSSync secret")
         parser.add_argument(
@@ -199,6 +216,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["protocol"] != "app" and not options["device_id"]:
+            raise CommandError("MSync and SMSSync need --device-id")
+        if options["protocol"] == "app" and not options["private_token"]:
+            raise CommandError("the app protocol needs --private-token")
         if options["protocol"] == "msync" and not options["token"]:
             raise CommandError("MSync needs --token")
         if options["protocol"] == "smssync" and not (options["secret"] or options["token"]):
@@ -207,6 +228,9 @@ class Command(BaseCommand):
         if options["inbound_file"]:
             lines = Path(options["inbound_file"]).read_text(encoding="utf-8").splitlines()
             inbound += [_parse_inbound(line) for line in lines if line.strip()]
+        if options["protocol"] == "app":
+            self._run_app(inbound, options)
+            return
         phone_class = MSyncPhone if options["protocol"] == "msync" else SMSSyncPhone
         with requests.Session() as session:
             phone = phone_class(session, options["server"], options)
@@ -232,3 +256,44 @@ class Command(BaseCommand):
         self.stdout.write(f"sent: {phone.report(uuids, 'sent')}")
         if deliver:
             self.stdout.write(f"delivered: {phone.report(uuids, 'delivered')}")
+
+    def _run_app(self, inbound: list[tuple[str, str]], options: dict[str, Any]) -> None:
+        base = options["server_url"] or options["server"].rstrip("/") + "/api/mobile/v1"
+        ok = NO_REPORT if options["no_delivery"] else DELIVERED
+        failing = set(options["fail_to"])
+
+        def outcome(number: str) -> Outcome:
+            return failed() if number in failing else ok
+
+        phone = AppPhone(base, options["private_token"], name="smsgate/simulator", outcome=outcome)
+        try:
+            phone.start()
+        except (requests.RequestException, AppHttpError, ValueError) as exc:
+            raise CommandError(f"app start-up: {exc}") from exc
+        self.stdout.write(f"registered as {phone.device_id}; webhooks: {len(phone.webhooks)}")
+        for sender, text in inbound:
+            self.stdout.write(f"received from {sender}: {phone.receive_sms(sender, text)}")
+        shown = self._show_app(phone, 0, 0)
+        if options["once"]:
+            return
+        phone.start_thread(start=False)
+        try:
+            done = 0
+            while not options["polls"] or done < options["polls"]:
+                time.sleep(options["interval"])
+                shown = self._show_app(phone, *shown)
+                done += 1
+        finally:
+            phone.stop()
+
+    def _show_app(self, phone: AppPhone, events: int, patches: int) -> tuple[int, int]:
+        for event in phone.stream_events[events:]:
+            self.stdout.write(f"stream: {event.name or 'MessageEnqueued'} {event.data}")
+        reports = [e for e in phone.exchanges if e.method == "PATCH" and "/message" in e.url]
+        for exchange in reports[patches:]:
+            for item in json.loads(exchange.body or "[]"):
+                self.stdout.write(f"report {item['id']}: {item['state']} (HTTP {exchange.status})")
+        for error in phone.errors:
+            self.stderr.write(error)
+        phone.errors.clear()
+        return len(phone.stream_events), len(reports)
