@@ -51,7 +51,13 @@ def _database_url() -> str:
 def daphne(transactional_db: None, tmp_path: Path) -> Iterator[str]:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "DATABASE_URL": _database_url(), "SMSGATE_PUBLIC_URL": url}
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "SMSGATE_PUBLIC_URL": url,
+        # The integrator's webhook receiver below is a local server on loopback.
+        "SMSGATE_WEBHOOKS_ALLOW_PRIVATE": "true",
+    }
     log = (tmp_path / "daphne.log").open("wb")
     daphne_bin = str(Path(sys.executable).parent / "daphne")
     argv = [daphne_bin, "-b", "127.0.0.1", "-p", str(port), "smsgate.asgi:application"]
@@ -133,6 +139,70 @@ def test_a_sent_message_wakes_the_app_which_reports_delivery_and_its_reply_reach
 
         (reply,) = wait_for(inbox, timeout=5)
         assert reply["from"] == NUMBER and reply["device_id"] == device.pk
+        assert not phone.errors
+    finally:
+        phone.stop()
+
+
+def test_an_integrators_unchanged_client_script_drives_the_whole_loop(
+    daphne: str, httpserver: Any, settings: Any
+) -> None:
+    """The issue's loop: the official client sends → the stream wakes the phone → it sends and
+    reports Sent, Delivered → the client reads Delivered → the contact's reply comes back as
+    the phone's webhook → automation answers it through the phone → the integrator's
+    webhook fires (attempted here by the worker's task)."""
+    from android_sms_gateway import client, domain
+    from android_sms_gateway.enums import ProcessState, WebhookEvent
+
+    from automation.services import create_rule
+    from webhooks.models import Delivery
+    from webhooks.tasks import deliver_webhook
+
+    settings.SMSGATE_WEBHOOKS_ALLOW_PRIVATE = True
+    private = "private-" + os.urandom(12).hex()
+    paired_device(app_private_token_hash=hash_secret(private))
+    create_rule(
+        name="Thanks",
+        match={"keywords": ["THANKS"]},
+        actions=[{"type": "reply", "text": "You're welcome!"}],
+    )
+    key = create_api_key(name="integrator", role="admin").plaintext
+    httpserver.expect_request("/hooks/sms").respond_with_data("ok")
+    phone = AppPhone(f"{daphne}/api/mobile/v1", private, delays=Delays(reconnect=(0.2, 0.5, 1.0)))
+    phone.start_thread()
+    try:
+        wait_for(lambda: phone.connected_at, timeout=10)
+        with client.APIClient("integrator", key, base_url=f"{daphne}/api/3rdparty/v1") as api:
+            api.create_webhook(
+                domain.Webhook(
+                    id=None, url=httpserver.url_for("/hooks/sms"), event=WebhookEvent.SMS_RECEIVED
+                )
+            )
+            sent_at = time.monotonic()
+            state = api.send(
+                domain.Message(
+                    phone_numbers=[NUMBER],
+                    text_message=domain.TextMessage(text="Your order has shipped"),
+                )
+            )
+            woken = wait_for(
+                lambda: [e for e in phone.stream_events if e.name == "MessageEnqueued"], timeout=2
+            )
+            assert woken[0].at - sent_at < 2
+            wait_for(lambda: api.get_state(state.id).state == ProcessState.Delivered, timeout=5)
+
+            phone.receive_sms(NUMBER, "THANKS")
+            # Automation's reply goes out through the same phone, woken again.
+            wait_for(lambda: len(_reports(phone)) >= 6, timeout=5)
+            assert [s for s, _ in _reports(phone)][3:] == ["Processed", "Sent", "Delivered"]
+
+        (delivery,) = wait_for(lambda: list(Delivery.objects.all()), timeout=5)
+        assert deliver_webhook(delivery.pk) == "succeeded"
+        (request, _response), *_ = httpserver.log
+        envelope = json.loads(request.data)
+        assert envelope["event"] == "sms:received"
+        assert envelope["payload"]["message"] == "THANKS"
+        assert envelope["payload"]["sender"] == NUMBER
         assert not phone.errors
     finally:
         phone.stop()
