@@ -1,0 +1,521 @@
+"""The SMS Gateway for Android app's protocol in the bench (docs/performance.md#app-phones).
+
+Two phases, called from bench/run.py:
+
+- polls: `GET /api/mobile/v1/message` on gunicorn, from a phone with nothing queued and from
+  phones with 50 messages queued each (one poll per phone, so every answer is 50 new claims and
+  no re-offers), as the MSync poll phase does;
+- streams: `GET /api/mobile/v1/events` on daphne (`smsgate.asgi:application`, as the Procfile
+  serves it). Hundreds of app phones hold an idle stream each; the daphne process's resident
+  memory before and after gives the memory per open stream, then messages sent through the
+  REST API to phones with open streams give the time from the send request to
+  `MessageEnqueued` on that phone's stream, against a bare channel-layer group send of the
+  same event from this process (the floor any wake-up pays).
+
+The streams are raw HTTP/1.1 connections held by one asyncio loop in a thread of the bench
+process; each reads its stream line by line and queues the events it sees with their
+arrival time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http.client
+import json
+import queue
+import resource
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.load import Load, Request, hammer, percentile, row
+
+EVENTS_PATH = "/api/mobile/v1/events"
+MESSAGE_PATH = "/api/mobile/v1/message"
+ENQUEUED = "MessageEnqueued"
+QUEUED_PER_POLL = 50
+
+
+@dataclass
+class AppPhone:
+    device_id: str
+    token: str
+
+
+@dataclass
+class AppFixture:
+    empty: AppPhone
+    queued: list[AppPhone]  # QUEUED_PER_POLL messages queued for each
+    streaming: list[AppPhone]
+
+
+def raise_open_files(wanted: int) -> tuple[int, int]:
+    """Raise this process's soft limit on open files to `wanted` (at most the hard limit), so
+    that it and the servers it starts afterwards (they inherit it) can hold every stream.
+    Returns the (old, new) soft limits."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        return soft, target
+    return soft, soft
+
+
+def _app_phone(name: str) -> AppPhone:
+    from devices.models import Device
+    from devices.services import register_device
+    from smsgate.crypto import hash_secret, random_token
+
+    no_limits: dict[str, int | None] = {"per_minute": None, "per_hour": None, "per_day": None}
+    device = register_device(name=name, sims=[{"slot": 1}], limits=no_limits).device
+    # What a registration through `POST /device` leaves (phones/smsgateway/services.py), without
+    # a pairing round trip per phone.
+    token = random_token(24)
+    Device.objects.filter(pk=device.pk).update(app_token_hash=hash_secret(token))
+    return AppPhone(device_id=device.pk, token=token)
+
+
+def make_app_fixture(*, polls: int, streams: int) -> AppFixture:
+    """App phones: one with an empty queue, `polls` with 50 queued messages each, `streams`
+    that will hold an event stream."""
+    from messaging.services import send_bulk
+
+    empty = _app_phone("app-poll-empty")
+    queued = [_app_phone(f"app-poll-{i}") for i in range(polls)]
+    for i, phone in enumerate(queued):
+        send_bulk(
+            recipients=[f"+1202556{(i * QUEUED_PER_POLL + j) % 10000:04d}" for j in range(50)],
+            body="queued for the app poll benchmark",
+            device_id=phone.device_id,
+            sim_slot=1,
+        )
+    streaming = [_app_phone(f"app-stream-{i}") for i in range(streams)]
+    return AppFixture(empty=empty, queued=queued, streaming=streaming)
+
+
+def poll_request(phone: AppPhone) -> Request:
+    return ("GET", MESSAGE_PATH, None, {"Authorization": f"Bearer {phone.token}"})
+
+
+def polled(count: int) -> Callable[[int, bytes], bool]:
+    """An answer check: a JSON list of `count` messages."""
+
+    def check(i: int, data: bytes) -> bool:
+        body = json.loads(data)
+        return isinstance(body, list) and len(body) == count
+
+    return check
+
+
+def rss_kb(pid: int) -> int:
+    """VmRSS: the resident memory of the process now (not its peak)."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+# --- event streams --------------------------------------------------------------------------
+
+
+@dataclass
+class Streams:
+    """Idle event streams of app phones, held by one asyncio loop in a thread. `events[device]`
+    receives (perf_counter time, event name) for every event its stream writes."""
+
+    port: int
+    loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
+    events: dict[str, queue.Queue[tuple[float, str]]] = field(default_factory=dict)
+    writers: list[asyncio.StreamWriter] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    ended: int = 0  # streams the server closed while they should have stayed open
+    thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self.loop.run_forever, name="streams", daemon=True)
+        self.thread.start()
+
+    def open(self, phones: list[AppPhone], *, at_once: int = 50, timeout: float = 120) -> int:
+        """Open one stream per phone (`at_once` handshakes in flight) and return how many got
+        their `:connected` line."""
+        future = asyncio.run_coroutine_threadsafe(self._open_all(phones, at_once), self.loop)
+        return future.result(timeout=timeout)
+
+    async def _open_all(self, phones: list[AppPhone], at_once: int) -> int:
+        gate = asyncio.Semaphore(at_once)
+
+        async def one(phone: AppPhone) -> bool:
+            async with gate:
+                return await self._open(phone)
+
+        opened = await asyncio.gather(*(one(p) for p in phones))
+        return sum(opened)
+
+    async def _open(self, phone: AppPhone) -> bool:
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            writer.write(
+                (
+                    f"GET {EVENTS_PATH} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
+                    f"Authorization: Bearer {phone.token}\r\nAccept: text/event-stream\r\n"
+                    "User-Agent: me.capcom.smsgateway/1.68.0\r\n\r\n"
+                ).encode()
+            )
+            await writer.drain()
+            status = await asyncio.wait_for(reader.readline(), 30)
+            if b" 200 " not in status:
+                self.failures.append(status.decode(errors="replace").strip())
+                writer.close()
+                return False
+            # Headers, then the body (chunked): its first line is the `:connected` comment.
+            while True:
+                line = await asyncio.wait_for(reader.readline(), 30)
+                if not line or line.startswith(b":connected"):
+                    break
+        except (OSError, TimeoutError) as exc:
+            self.failures.append(repr(exc))
+            return False
+        if not line:
+            self.failures.append("the stream ended before :connected")
+            return False
+        self.events[phone.device_id] = queue.Queue()
+        self.writers.append(writer)
+        asyncio.get_running_loop().create_task(self._read(reader, self.events[phone.device_id]))
+        return True
+
+    async def _read(
+        self, reader: asyncio.StreamReader, inbox: queue.Queue[tuple[float, str]]
+    ) -> None:
+        # Chunk sizes come on lines of their own: only `event:` lines matter here.
+        with contextlib.suppress(OSError):
+            while line := await reader.readline():
+                if line.startswith(b"event: "):
+                    inbox.put((time.perf_counter(), line[7:].strip().decode()))
+        self.ended += 1
+
+    def next_event(self, device_id: str, name: str, timeout: float) -> float | None:
+        """When the next `name` event reached this phone's stream (perf_counter), or None."""
+        inbox = self.events[device_id]
+        deadline = time.perf_counter() + timeout
+        while (left := deadline - time.perf_counter()) > 0:
+            try:
+                at, event = inbox.get(timeout=left)
+            except queue.Empty:
+                return None
+            if event == name:
+                return at
+        return None
+
+    def forget(self, device_id: str) -> None:
+        inbox = self.events[device_id]
+        while not inbox.empty():
+            inbox.get_nowait()
+
+    def close(self) -> None:
+        async def close_all() -> None:
+            for writer in self.writers:
+                writer.close()
+            await asyncio.sleep(0.2)
+
+        if self.thread is not None:
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(close_all(), self.loop).result(timeout=30)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout=10)
+
+
+def group_send(device_id: str) -> None:
+    """The wake-up alone: the event `devices.wake.notify_phones` sends, straight onto the
+    channel layer from this process (no request, no transaction)."""
+    from devices.wake import EVENT_TYPE, phone_group
+    from smsgate.groups import send_to_groups
+
+    send_to_groups(
+        [(phone_group(device_id), {"type": EVENT_TYPE, "event": ENQUEUED, "data": None})]
+    )
+
+
+def send_request(api_key: str, device_id: str, i: int) -> Request:
+    body = {"to": f"+1202557{i % 10000:04d}", "body": f"bench wake {i}", "device_id": device_id}
+    headers = {"X-API-Key": api_key, "Content-Type": "application/json"}
+    return ("POST", "/api/v1/messages", json.dumps(body).encode(), headers)
+
+
+@dataclass
+class Wakes:
+    latencies: list[float] = field(default_factory=list)  # send → event on the stream, s
+    answered: list[float] = field(default_factory=list)  # send → HTTP answer, s
+    missed: int = 0
+    first_error: str = ""
+
+
+def wake_ups(
+    streams: Streams,
+    phones: list[AppPhone],
+    send: Callable[[AppPhone, int], str],
+    *,
+    count: int,
+    timeout: float = 10.0,
+) -> Wakes:
+    """`count` sends one after the other, each to the next phone in `phones`: the time from
+    calling `send` to `MessageEnqueued` on that phone's stream. `send` returns "" when it was
+    accepted, else what went wrong."""
+    result = Wakes()
+    for i in range(count):
+        phone = phones[i % len(phones)]
+        streams.forget(phone.device_id)
+        start = time.perf_counter()
+        error = send(phone, i)
+        result.answered.append(time.perf_counter() - start)
+        if error:
+            result.missed += 1
+            result.first_error = result.first_error or error
+            continue
+        at = streams.next_event(phone.device_id, ENQUEUED, timeout)
+        if at is None:
+            result.missed += 1
+            result.first_error = result.first_error or f"no {ENQUEUED} within {timeout:g} s"
+        else:
+            result.latencies.append(at - start)
+    return result
+
+
+@dataclass
+class StreamFigures:
+    streams: int
+    opened: int
+    rss_idle_kb: int
+    rss_open_kb: int
+    wakes: Wakes
+    baseline: Wakes
+    failures: list[str]
+    ended: int
+
+    @property
+    def per_stream_kb(self) -> float:
+        return (self.rss_open_kb - self.rss_idle_kb) / self.opened if self.opened else 0.0
+
+
+def measure_streams(
+    *,
+    daphne_port: int,
+    daphne_pid: int,
+    phones: list[AppPhone],
+    send: Callable[[AppPhone, int], str],
+    sends: int,
+    settle: float = 2.0,
+) -> StreamFigures:
+    """Memory per idle stream and send → `MessageEnqueued` with all of `phones` streaming."""
+    streams = Streams(daphne_port)
+    streams.start()
+    try:
+        # Warm daphne first (one stream opened, woken and closed: the consumer's code, the
+        # channel layer's connections, the thread pool for database calls), so the idle figure
+        # is a daphne that has served a stream, not one that never imported its code.
+        warm = Streams(daphne_port)
+        warm.start()
+        warm.open(phones[:1])
+        group_send(phones[0].device_id)
+        warm.next_event(phones[0].device_id, ENQUEUED, 10)
+        warm.close()
+        time.sleep(settle)
+        idle = rss_kb(daphne_pid)
+        opened = streams.open(phones)
+        time.sleep(settle)  # the last stream_opened writes and keepalive tasks have started
+        held = rss_kb(daphne_pid)
+        live = [p for p in phones if p.device_id in streams.events]
+
+        def bare(phone: AppPhone, i: int) -> str:
+            group_send(phone.device_id)
+            return ""
+
+        baseline = wake_ups(streams, live, bare, count=sends)
+        wakes = wake_ups(streams, live, send, count=sends)
+        return StreamFigures(
+            streams=len(phones),
+            opened=opened,
+            rss_idle_kb=idle,
+            rss_open_kb=held,
+            wakes=wakes,
+            baseline=baseline,
+            failures=streams.failures[:3],
+            ended=streams.ended,
+        )
+    finally:
+        streams.close()
+
+
+# --- the phases, as rows of the bench's table -------------------------------------------------
+
+WAKE_TARGET_MS = 2000.0  # issue 13: the emulated app gets MessageEnqueued within 2 s
+MEMORY_TARGET_KB = 50.0  # issue 13: ≤ 50 KB per idle stream on the web process
+
+LABELS = {
+    "app_poll_empty": "app poll (GET /message), empty",
+    "app_poll_50_queued": "app poll (GET /message), 50 queued",
+    "daphne_idle_rss": "daphne RSS, idle (baseline)",
+    "sse_memory_per_stream": "daphne memory per idle stream",
+    "sse_wake_baseline": "group send → stream (baseline)",
+    "sse_wake": "send API → MessageEnqueued",
+}
+
+
+def _errors(load: Load) -> dict[str, Any]:
+    return {"errors": load.errors, "first_error": load.first_error, "requests": load.ok}
+
+
+def _wake_row(wakes: Wakes, baseline: Wakes | None, streams: int) -> dict[str, Any]:
+    p95 = percentile(wakes.latencies, 95) * 1000
+    top = max(wakes.latencies, default=float("nan")) * 1000
+    base = percentile(baseline.latencies, 95) * 1000 if baseline else None
+    r = row(
+        p95,
+        "ms (p95)",
+        "sse_wake_baseline" if baseline else None,
+        base,
+        None,
+        higher_is_better=False,
+        p50_ms=percentile(wakes.latencies, 50) * 1000,
+        p95_ms=p95,
+        max_ms=top,
+        sends=len(wakes.answered),
+        missed=wakes.missed,
+        answer_p50_ms=percentile(wakes.answered, 50) * 1000,
+        streams_open=streams,
+        errors=wakes.missed,
+        first_error=wakes.first_error,
+    )
+    if baseline is not None:
+        # Absolute, on the slowest send: the ratio says how much of it the send path adds.
+        r["target"] = WAKE_TARGET_MS
+        r["met"] = wakes.missed == 0 and top <= WAKE_TARGET_MS
+    return r
+
+
+def measure(
+    *,
+    port: int,
+    daphne_port: int,
+    daphne_pid: int,
+    api_key: str,
+    fx: AppFixture,
+    seconds: float,
+    concurrency: int,
+    sends: int,
+    plain_rate: float | None,
+) -> tuple[dict[str, Any], dict[str, list[float]]]:
+    """The app phases; `plain_rate` is the run's plain JSON baseline (measured here when
+    None, for a run of these phases alone). Returns rows and raw samples."""
+    results: dict[str, Any] = {}
+    c = concurrency
+
+    def step(name: str) -> None:
+        print(f"  {name} …", flush=True)
+
+    if plain_rate is None:
+        step("plain JSON view")
+        plain_get: Callable[[int], Request] = lambda i: ("GET", "/bench/json", None, {})  # noqa: E731
+        hammer(port, plain_get, concurrency=c, total=4 * c)
+        plain = hammer(port, plain_get, concurrency=c, seconds=seconds)
+        results["plain_json"] = row(plain.rate, "req/s", None, None, None, **_errors(plain))
+        plain_rate = plain.rate
+
+    step("app polls, empty queue")
+    empty_poll: Callable[[int], Request] = lambda i: poll_request(fx.empty)  # noqa: E731
+    hammer(port, empty_poll, concurrency=c, total=4 * c)
+    empty = hammer(port, empty_poll, concurrency=c, seconds=seconds, check=polled(0))
+    step(f"app polls, {QUEUED_PER_POLL} queued ({len(fx.queued)} polls)")
+    full = hammer(
+        port,
+        lambda i: poll_request(fx.queued[i]),
+        concurrency=c,
+        total=len(fx.queued),
+        check=polled(QUEUED_PER_POLL),
+    )
+    results["app_poll_empty"] = row(
+        empty.rate, "req/s", "plain_json", plain_rate, 0.5, **_errors(empty)
+    )
+    results["app_poll_50_queued"] = row(
+        full.rate,
+        "req/s",
+        "plain_json",
+        plain_rate,
+        0.5,
+        p50_ms=full.pct(50) * 1000,
+        **_errors(full),
+    )
+
+    conn_lock = threading.Lock()
+    conn: list[Any] = []
+
+    def send(phone: AppPhone, i: int) -> str:
+        with conn_lock:
+            if not conn:
+                conn.append(http.client.HTTPConnection("127.0.0.1", port, timeout=30))
+            method, path, body, headers = send_request(api_key, phone.device_id, i)
+            try:
+                conn[0].request(method, path, body=body, headers=headers)
+                response = conn[0].getresponse()
+                data = response.read()
+            except (OSError, http.client.HTTPException) as exc:
+                conn.clear()
+                return repr(exc)
+            return "" if 200 <= response.status < 300 else f"{response.status} {data[:200]!r}"
+
+    step(f"{len(fx.streaming)} idle event streams on daphne, {sends} wake-ups")
+    figures = measure_streams(
+        daphne_port=daphne_port,
+        daphne_pid=daphne_pid,
+        phones=fx.streaming,
+        send=send,
+        sends=sends,
+    )
+    results["daphne_idle_rss"] = row(figures.rss_idle_kb / 1024, "MB", None, None, None)
+    memory = row(
+        figures.per_stream_kb,
+        "KB",
+        None,
+        None,
+        MEMORY_TARGET_KB,
+        higher_is_better=False,
+        streams=figures.streams,
+        opened=figures.opened,
+        rss_idle_mb=figures.rss_idle_kb / 1024,
+        rss_open_mb=figures.rss_open_kb / 1024,
+        # All the open streams together, against the idle process.
+        growth_ratio=figures.rss_open_kb / figures.rss_idle_kb if figures.rss_idle_kb else None,
+        ended=figures.ended,
+        errors=figures.streams - figures.opened,
+        first_error="; ".join(figures.failures),
+    )
+    results["sse_memory_per_stream"] = memory
+    results["sse_wake_baseline"] = _wake_row(figures.baseline, None, figures.opened)
+    results["sse_wake"] = _wake_row(figures.wakes, figures.baseline, figures.opened)
+    samples = {
+        "sse_wake_s": figures.wakes.latencies,
+        "sse_wake_baseline_s": figures.baseline.latencies,
+    }
+    return results, samples
+
+
+def fmt(r: dict[str, Any], key: str) -> str:
+    """The value column of an app row (bench/run.py prints the rest)."""
+    if key == "sse_memory_per_stream":
+        return (
+            f"{r['value']:,.1f} KB/stream ({r['opened']} of {r['streams']} open, "
+            f"{r['rss_idle_mb']:.0f} → {r['rss_open_mb']:.0f} MB, ×{r['growth_ratio']:.2f})"
+        )
+    if key.startswith("sse_wake"):
+        return (
+            f"p50 {r['p50_ms']:.0f} / p95 {r['p95_ms']:.0f} / max {r['max_ms']:.0f} ms, "
+            f"{r['sends']} sends"
+        )
+    value = f"{r['value']:,.1f} {r['unit']}"
+    if r.get("vs_msync"):
+        value += f"  ({r['vs_msync']:.2f}× the MSync poll)"
+    return value
