@@ -391,6 +391,11 @@ def fan_out_rate(count: int, endpoint_id: str, receiver_port: int) -> tuple[floa
     return got / (time.time() - start_wall), count - got
 
 
+def app_fixture(polls: int, streams: int) -> app_phones.AppFixture:
+    print(f"creating {polls + 1 + streams} app phones and their queued messages", flush=True)
+    return app_phones.make_app_fixture(polls=polls, streams=streams)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     seconds = 3.0 if args.quick else args.seconds
@@ -475,21 +480,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         wait_http(daphne_port, "/healthz")
         print("creating devices, 20 rules, 3 webhook endpoints and the queued messages", flush=True)
         fx = make_fixture(receiver_port, 0 if args.app_only else queued_polls)
-        print(f"creating {queued_polls + 1 + args.streams} app phones", flush=True)
-        app_fx = app_phones.make_app_fixture(polls=queued_polls, streams=args.streams)
         celery_noop_rate(20, args.redis_url)  # the worker is up and its pool warm
         app = {
             "port": web_port,
             "daphne_port": daphne_port,
             "daphne_pid": daphne.pid,
             "api_key": fx.api_key,
-            "fx": app_fx,
             "seconds": seconds,
             "concurrency": args.concurrency,
             "sends": args.wake_sends,
         }
         if args.app_only:
-            results, samples = app_phones.measure(**app, plain_rate=None)
+            results, samples = app_phones.measure(
+                **app, fx=app_fixture(queued_polls, args.streams), plain_rate=None
+            )
             return {"results": results, "samples": samples}
         report = measure(
             args,
@@ -504,8 +508,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             celery.pid,
             receiver.pid,
         )
+        # Made now, so that the phases before run with the same data as without them.
         results, samples = app_phones.measure(
-            **app, plain_rate=report["results"]["plain_json"]["value"]
+            **app,
+            fx=app_fixture(queued_polls, args.streams),
+            plain_rate=report["results"]["plain_json"]["value"],
         )
         for app_key, msync_key in (
             ("app_poll_empty", "poll_empty"),
