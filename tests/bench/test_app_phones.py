@@ -1,4 +1,4 @@
-"""The app phones' bench phases (bench/app_phones.py) at a tiny scale: the phones it creates
+"""The app phones' bench phases (bench/app_phones.py, bench/streams.py) at a tiny scale: the phones it creates
 are real app phones to the mobile API, and its answer checks hold on real answers. The streams
 phase needs daphne and is run by the bench itself."""
 
@@ -10,7 +10,7 @@ import resource
 import pytest
 from django.test import Client
 
-from bench import app_phones
+from bench import app_phones, streams
 from devices.models import Device
 
 pytestmark = pytest.mark.django_db
@@ -49,18 +49,18 @@ def test_the_open_file_limit_is_raised_only_up_to_the_hard_limit() -> None:
 
 
 def test_the_wake_figures_count_a_send_without_its_event_as_missed() -> None:
-    streams = app_phones.Streams(port=1)
-    phone = app_phones.AppPhone(device_id="dev_x", token="t")
-    streams.events[phone.device_id] = queue.Queue()
+    held = streams.Streams(port=1)
+    phone = streams.AppPhone(device_id="dev_x", token="t")
+    held.events[phone.device_id] = queue.Queue()
 
-    def send(p: app_phones.AppPhone, i: int) -> str:
+    def send(p: streams.AppPhone, i: int) -> str:
         if i == 0:
-            streams.events[p.device_id].put((0.0, "SettingsUpdated"))
-            streams.events[p.device_id].put((0.0, app_phones.ENQUEUED))
+            held.events[p.device_id].put((0.0, "SettingsUpdated"))
+            held.events[p.device_id].put((0.0, streams.ENQUEUED))
             return ""
         return "500 b'down'"
 
-    wakes = app_phones.wake_ups(streams, [phone], send, count=3, timeout=0.1)
+    wakes = streams.wake_ups(held, [phone], send, count=3, timeout=0.1)
 
     assert len(wakes.latencies) == 1 and wakes.missed == 2
     assert wakes.first_error == "500 b'down'"
