@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
-import itertools
 import json
 import os
 import re
@@ -41,7 +40,9 @@ if sys.path and Path(sys.path[0]).resolve() == ROOT / "bench":
     sys.path[0] = str(ROOT)
 VENV = ROOT / ".venv"
 
+from bench import app_phones  # noqa: E402
 from bench.cpu import CpuMeter, Snapshot, server_groups  # noqa: E402
+from bench.load import Load, Request, hammer, percentile, row  # noqa: E402
 
 OUT_DIR = ROOT / "var" / "bench"
 
@@ -143,93 +144,7 @@ def wait_http(port: int, path: str, timeout: float = 60) -> None:
     raise RuntimeError(f"nothing answered 200 on 127.0.0.1:{port}{path} in {timeout}s")
 
 
-# --- load -----------------------------------------------------------------------------------
-
-Request = tuple[str, str, bytes | None, dict[str, str]]
-
-
-@dataclass
-class Load:
-    ok: int = 0
-    errors: int = 0
-    elapsed: float = 0.0
-    latencies: list[float] = field(default_factory=list)
-    first_error: str = ""
-
-    @property
-    def rate(self) -> float:
-        return self.ok / self.elapsed if self.elapsed else 0.0
-
-    def pct(self, q: float) -> float:
-        return percentile(self.latencies, q)
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
-def hammer(
-    port: int,
-    make: Callable[[int], Request],
-    *,
-    concurrency: int,
-    seconds: float | None = None,
-    total: int | None = None,
-    check: Callable[[int, bytes], bool] | None = None,
-) -> Load:
-    """Closed-loop load: `concurrency` keep-alive connections, each sending its next request as
-    soon as the previous answer is read, until `seconds` pass or `total` requests are made."""
-    result = Load()
-    counter = itertools.count()
-    lock = threading.Lock()
-    start = time.perf_counter()
-    deadline = start + seconds if seconds else float("inf")
-
-    def worker() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        mine: list[float] = []
-        ok = errors = 0
-        first = ""
-        while True:
-            i = next(counter)
-            if (total is not None and i >= total) or time.perf_counter() >= deadline:
-                break
-            method, path, body, headers = make(i)
-            t0 = time.perf_counter()
-            try:
-                conn.request(method, path, body=body, headers=headers)
-                response = conn.getresponse()
-                data = response.read()
-                good = 200 <= response.status < 300 and (check is None or check(i, data))
-                if not good and not first:
-                    first = f"{response.status} {data[:200]!r}"
-            except (OSError, http.client.HTTPException) as exc:
-                good = False
-                first = first or repr(exc)
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            mine.append(time.perf_counter() - t0)
-            if good:
-                ok += 1
-            else:
-                errors += 1
-        conn.close()
-        with lock:
-            result.ok += ok
-            result.errors += errors
-            result.latencies.extend(mine)
-            result.first_error = result.first_error or first
-
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    result.elapsed = time.perf_counter() - start
-    return result
+# --- load -----------------------------------------------------------------------------------------
 
 
 def paced(
@@ -476,6 +391,11 @@ def fan_out_rate(count: int, endpoint_id: str, receiver_port: int) -> tuple[floa
     return got / (time.time() - start_wall), count - got
 
 
+def app_fixture(polls: int, streams: int) -> app_phones.AppFixture:
+    print(f"creating {polls + 1 + streams} app phones and their queued messages", flush=True)
+    return app_phones.make_app_fixture(polls=polls, streams=streams)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     seconds = 3.0 if args.quick else args.seconds
@@ -483,6 +403,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     queued_polls = 40 if args.quick else 200
     fan_count = 1000 if args.quick else 5000
 
+    # Every stream is a socket here and one in daphne (which inherits the limit).
+    old, new = app_phones.raise_open_files(2 * args.streams + 1024)
+    if new != old:
+        print(f"raised the open-file limit from {old} to {new}", flush=True)
     print(f"resetting {args.database_url} and {args.redis_url}", flush=True)
     reset_stores(args.database_url, args.redis_url)
     env = server_env(args)
@@ -501,7 +425,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     django.setup()
 
     procs = Processes()
-    web_port, receiver_port = free_port(), free_port()
+    web_port, receiver_port, daphne_port = free_port(), free_port(), free_port()
     try:
         receiver = procs.start(
             "receiver", [python, "-m", "bench.receiver", str(receiver_port)], env
@@ -519,6 +443,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "sync",
                 "--timeout",
                 "120",
+            ],
+            env,
+        )
+        # The ASGI process as the Procfile runs it: the app phones' event streams.
+        daphne = procs.start(
+            "daphne",
+            [
+                str(VENV / "bin" / "daphne"),
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(daphne_port),
+                "smsgate.asgi:application",
             ],
             env,
         )
@@ -540,10 +477,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         wait_http(receiver_port, "/stats")
         wait_http(web_port, "/healthz")
+        wait_http(daphne_port, "/healthz")
         print("creating devices, 20 rules, 3 webhook endpoints and the queued messages", flush=True)
-        fx = make_fixture(receiver_port, queued_polls)
+        fx = make_fixture(receiver_port, 0 if args.app_only else queued_polls)
         celery_noop_rate(20, args.redis_url)  # the worker is up and its pool warm
-        return measure(
+        app = {
+            "port": web_port,
+            "daphne_port": daphne_port,
+            "daphne_pid": daphne.pid,
+            "api_key": fx.api_key,
+            "seconds": seconds,
+            "concurrency": args.concurrency,
+            "sends": args.wake_sends,
+        }
+        if args.app_only:
+            results, samples = app_phones.measure(
+                **app, fx=app_fixture(queued_polls, args.streams), plain_rate=None
+            )
+            return {"results": results, "samples": samples}
+        report = measure(
             args,
             fx,
             web_port,
@@ -556,34 +508,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             celery.pid,
             receiver.pid,
         )
+        # Made now, so that the phases before run with the same data as without them.
+        results, samples = app_phones.measure(
+            **app,
+            fx=app_fixture(queued_polls, args.streams),
+            plain_rate=report["results"]["plain_json"]["value"],
+        )
+        for app_key, msync_key in (
+            ("app_poll_empty", "poll_empty"),
+            ("app_poll_50_queued", "poll_50_queued"),
+        ):
+            msync_rate = report["results"][msync_key]["value"]
+            results[app_key]["vs_msync"] = (
+                results[app_key]["value"] / msync_rate if msync_rate else None
+            )
+        report["results"].update(results)
+        report["samples"].update(samples)
+        return report
     finally:
         procs.stop_all()
-
-
-def row(
-    value: float,
-    unit: str,
-    baseline: str | None,
-    base: float | None,
-    target: float | None,
-    higher_is_better: bool = True,
-    **extra: Any,
-) -> dict[str, Any]:
-    """One figure: its value, its ratio to its baseline and whether it met its target."""
-    ratio = value / base if base else None
-    met = None
-    if target is not None:
-        measured = ratio if ratio is not None else value
-        met = measured >= target if higher_is_better else measured <= target
-    return {
-        "value": value,
-        "unit": unit,
-        "baseline": baseline,
-        "ratio": ratio,
-        "target": target,
-        "met": met,
-        **extra,
-    }
 
 
 def measure(
@@ -889,6 +832,7 @@ LABELS = {
     "webhook_fanout": "webhook fan-out",
     "web_worker_rss": "peak RSS, web worker",
     "celery_worker_rss": "peak RSS, Celery worker",
+    **app_phones.LABELS,
 }
 
 
@@ -902,11 +846,15 @@ def fmt_row(key: str, r: dict[str, Any]) -> str:
             f"lost {r['lost']} of {r['deliveries_expected']}, "
             f"{r['accepted_rate']:.0f} of {r['rate']:g}/s taken in"
         )
+    if key in app_phones.LABELS:
+        value = app_phones.fmt(r, key)
     ratio = f"{r['ratio']:.2f}× {r['baseline']}" if r["ratio"] is not None else ""
     target = ""
     if r["target"] is not None:
-        sign = "≥" if r["unit"] not in ("MB", "s (p99)") else "≤"
-        unit = "×" if r["ratio"] is not None else (" s" if r["unit"] == "s (p99)" else " MB")
+        sign = "≥" if r.get("higher_is_better", True) else "≤"
+        unit = "×" if r["ratio"] is not None else f" {r['unit'].split()[0]}"
+        if key == "sse_wake":
+            unit = " ms (max)"  # absolute, next to a ratio
         target = f"{sign} {r['target']:g}{unit} {'ok' if r['met'] else 'MISSED'}"
     errors = f"  [{r['errors']} errors: {r['first_error']}]" if r.get("errors") else ""
     return f"{LABELS[key]:<34} {value:<52} {ratio:<26} {target}{errors}"
@@ -1001,6 +949,17 @@ def main(argv: list[str] | None = None) -> int:
         help="longest wait for the last webhooks of the latency run (and for each drain)",
     )
     parser.add_argument("--concurrency", type=int, default=8, help="client connections")
+    parser.add_argument(
+        "--streams", type=int, default=500, help="app phones holding an idle event stream"
+    )
+    parser.add_argument(
+        "--wake-sends", type=int, default=50, help="sends timed to MessageEnqueued on a stream"
+    )
+    parser.add_argument(
+        "--app-only",
+        action="store_true",
+        help="only the app phones' phases (polls, event streams) and their baseline",
+    )
     parser.add_argument("--web-workers", type=int, default=4, help="gunicorn sync workers")
     parser.add_argument("--celery-workers", type=int, default=4, help="Celery pool processes")
     parser.add_argument(

@@ -12,8 +12,9 @@ from smsgate.errors import error_response, html_error, is_api_path
 logger = logging.getLogger(__name__)
 
 # Phone and provider endpoints read the (truncated) body themselves so that even an oversized
-# request is kept in the raw inbound log before it is refused.
-RAW_LOGGED_PREFIXES = ("/api/sms/",)
+# request is kept in the raw inbound log before it is refused: SMSSync/MSync and providers under
+# /api/sms/, the SMS Gateway for Android app under /api/mobile/ (docs/phones/sms-gateway-app.md).
+RAW_LOGGED_PREFIXES = ("/api/sms/", "/api/mobile/")
 
 
 class BodySizeLimitMiddleware:

@@ -88,3 +88,30 @@ class RawLog:
 @pytest.fixture
 def raw_log(db: None) -> Iterator[RawLog]:
     yield RawLog()
+
+
+def stored() -> dict[str, Any]:
+    """What a request could store, to check that one refused with a 4xx stored nothing: the
+    messages and their history, the SIMs and the app fields of the devices, the webhook
+    endpoints, the phone settings and the third-party API's own rows. A device's last-seen
+    time and online flag are left out: a call with a valid token is a heartbeat even when its
+    body is refused."""
+    from devices.models import Device, PhoneSettings, Sim
+    from messaging.models import Message, MessageEvent
+    from thirdparty.models import AppMessage, RevokedToken
+    from webhooks.models import Endpoint
+
+    return {
+        "messages": sorted(Message.objects.values_list("id", "status", "body", "device_id")),
+        "message_events": MessageEvent.objects.count(),
+        "sims": sorted(Sim.objects.values_list("device_id", "slot", "number")),
+        "devices": sorted(
+            Device.objects.values_list(
+                "id", "name", "app_token_hash", "app_version", "app_signing_key_encrypted"
+            )
+        ),
+        "endpoints": sorted(Endpoint.objects.values_list("id", "url", "events", "filters")),
+        "settings": [s.values for s in PhoneSettings.objects.order_by("pk")],
+        "revoked": RevokedToken.objects.count(),
+        "app_messages": AppMessage.objects.count(),
+    }

@@ -179,3 +179,59 @@ def body_for(draw: st.DrawFn, fields: dict[str, Any]) -> tuple[bytes, str]:
     else:
         content_type = draw(content_types)
     return body, content_type
+
+
+# Headers a client may add or get wrong, beside the ones a door reads (Host is left alone:
+# Django refuses an unknown one before any door runs).
+junk_headers = st.dictionaries(
+    st.sampled_from(
+        [
+            "HTTP_ACCEPT",
+            "HTTP_ACCEPT_ENCODING",
+            "HTTP_ACCEPT_LANGUAGE",
+            "HTTP_CONTENT_ENCODING",
+            "HTTP_X_FORWARDED_FOR",
+            "HTTP_X_REQUEST_ID",
+            "HTTP_IF_NONE_MATCH",
+            "HTTP_RANGE",
+            "HTTP_USER_AGENT",
+            "HTTP_COOKIE",
+            "HTTP_ORIGIN",
+        ]
+    ),
+    st.sampled_from(
+        ["", "*/*", "text/html", "application/xml", "gzip", "bytes=0-1", "a=b; c", "\x7f", "é"]
+    )
+    | st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF), max_size=40),
+    max_size=4,
+)
+
+# A body far larger than anything a phone or a client sends (past the raw log's cap too).
+huge_json = st.sampled_from([10_000, 300_000, 2_000_000]).map(
+    lambda n: ('{"x": "' + "a" * n + '"}').encode()
+)
+
+
+def shaped(
+    required: dict[str, st.SearchStrategy[Any]], optional: dict[str, st.SearchStrategy[Any]]
+) -> st.SearchStrategy[dict[str, Any]]:
+    """An object with the `required` keys (values as drawn) and some `optional` ones, four
+    times in five; else the same keys, any of them missing or holding any JSON value."""
+    junk = {k: json_value | s for k, s in {**required, **optional}.items()}
+    return mostly(
+        st.fixed_dictionaries(required, optional=optional),
+        st.fixed_dictionaries({}, optional=junk),
+    )
+
+
+@st.composite
+def odd_body(draw: st.DrawFn, body: bytes) -> bytes:
+    """`body` most of the time; else random bytes, deeply nested JSON or a huge body."""
+    pick = draw(st.integers(0, 15))
+    if pick == 13:
+        return draw(st.binary(max_size=100))
+    if pick == 14:
+        return draw(deep_json())
+    if pick == 15:
+        return draw(huge_json)
+    return body

@@ -69,3 +69,52 @@ def test_a_long_sender_from_a_phone_is_stored_cut_to_fit(db):
     assert response.status_code == 200
     assert response.json()["received"] == 1
     assert Message.objects.get().from_number == LONG_SENDER[:32]
+
+
+def _registered_app_phone() -> tuple[str, str]:
+    from tests.phones.conftest import app_phone
+
+    app = app_phone()
+    response = app.register()
+    assert response.status_code == 201
+    return app.device.pk, response.json()["token"]
+
+
+@pytest.mark.parametrize("path", ["/api/mobile/v1/message", "/api/mobile/v1/device"])
+def test_deeply_nested_json_to_the_app_api_is_a_logged_400(db, path):
+    # A RecursionError in the JSON parser was a 500 on the mobile API.
+    _device, token = _registered_app_phone()
+    before = InboundRequest.objects.count()
+
+    response = Client().patch(
+        path,
+        "[" * 5000 + "]" * 5000,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+
+    assert response.status_code == 400 and "message" in response.json()
+    assert InboundRequest.objects.count() == before + 1
+
+
+def test_a_nul_in_the_app_api_query_or_an_oversized_body_is_logged_and_answered_in_its_shape(
+    db, settings
+):
+    # The NUL and body-size middlewares answered these before the door could log them, in
+    # smsgate's error envelope rather than the app's `{"message"}`.
+    _device, token = _registered_app_phone()
+    settings.SMSGATE_MAX_BODY_BYTES = 1000
+    before = InboundRequest.objects.count()
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+    nul = Client().get("/api/mobile/v1/message", {"order": "fifo\x00"}, **auth)
+    big = Client().patch(
+        "/api/mobile/v1/message",
+        json.dumps([{"x": "a" * 2000}]),
+        content_type="application/json",
+        **auth,
+    )
+
+    assert nul.status_code < 500 and "error" not in nul.json()
+    assert big.status_code == 413 and "message" in big.json()
+    assert InboundRequest.objects.count() == before + 2
