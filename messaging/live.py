@@ -64,15 +64,28 @@ def _wake_app_phones(messages: Sequence[Message]) -> None:
     queued = [
         m
         for m in messages
-        if m.direction == Direction.OUTBOUND and m.status == Status.QUEUED and m.app_id is None
+        if m.direction == Direction.OUTBOUND
+        and m.status == Status.QUEUED
+        and m.app_id is None
+        and _may_be_app_phone(m)
     ]
     if any(m.device_id is None for m in queued):
         notify_phones(MESSAGE_ENQUEUED)
     elif queued:
         notify_phones(MESSAGE_ENQUEUED, device_ids={str(m.device_id) for m in queued})
     for m in messages:
-        if m.status == Status.CANCELLED and m.device_id:
+        if m.status == Status.CANCELLED and m.device_id and _may_be_app_phone(m):
             notify_phones(MESSAGE_CANCELLED, {"messageId": m.pk}, device_ids=[m.device_id])
+
+
+def _may_be_app_phone(message: Message) -> bool:
+    """False only when the message's device is loaded already and is not an app phone: a
+    group send costs a channel-layer round trip (~5 ms on Redis), which an SMSSync or MSync
+    phone has no stream to receive. Never a query: an unloaded device is woken anyway."""
+    if message.device_id is None or not Message.device.is_cached(message):
+        return True
+    device = message.device
+    return device is None or device.app_token_hash is not None
 
 
 def announce_created(messages: Sequence[Message]) -> None:
