@@ -60,6 +60,8 @@ def save_webhook(body: Any) -> Endpoint:
     if not isinstance(body, dict):
         raise InvalidInput("url", "The body must be a JSON object.")
     event = body.get("event")
+    if not isinstance(event, str):
+        raise InvalidInput("event", f"event must be one of {', '.join(EVENTS_OF_APP)}.")
     if event in APP_ONLY_EVENTS:
         raise InvalidInput("event", f"smsgate does not deliver {event} events.")
     if event not in EVENTS_OF_APP:

@@ -118,3 +118,19 @@ def test_a_nul_in_the_app_api_query_or_an_oversized_body_is_logged_and_answered_
     assert nul.status_code < 500 and "error" not in nul.json()
     assert big.status_code == 413 and "message" in big.json()
     assert InboundRequest.objects.count() == before + 2
+
+
+@pytest.mark.parametrize("event", [[], {}, ["sms:received"], 7])
+def test_a_third_party_webhook_whose_event_is_not_a_string_is_a_400(db, admin_key, event):
+    """Found by tests/fuzz/test_thirdparty.py: `{"event": []}` was a 500 (unhashable list)."""
+    from webhooks.models import Endpoint
+
+    response = Client().post(
+        "/api/3rdparty/v1/webhooks",
+        data={"url": "https://example.com/hook", "event": event},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {admin_key}",
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["code"]
+    assert not Endpoint.objects.exists()

@@ -70,6 +70,18 @@ class Stream:
         await self.communicator.wait(timeout=5)
 
 
+@pytest.fixture(autouse=True)
+def in_memory_layer() -> Any:
+    """Each scenario runs on an event loop of its own, and a refused stream is not waited for:
+    the in-memory layer has no connection tied to a loop. The Redis layer has a test of its
+    own below, which closes its stream."""
+    memory = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    with override_settings(CHANNEL_LAYERS=memory):
+        channel_layers.backends.clear()
+        yield
+    channel_layers.backends.clear()
+
+
 def run(scenario: Callable[[], Awaitable[None]]) -> None:
     async_to_sync(scenario)()
 
@@ -193,18 +205,22 @@ def test_a_stream_without_a_valid_device_token_is_401_json(
     registered: AppPhone, token: str | None
 ) -> None:
     async def scenario() -> None:
-        start, body = await Stream(token).open()
+        refused = Stream(token)
+        start, body = await refused.open()
         assert start["status"] == 401
         assert headers_of(start)[b"content-type"] == b"application/json"
         assert "message" in json.loads(body)
+        await refused.communicator.wait(timeout=5)  # the consumer ends on a refusal
 
     run(scenario)
 
 
 def test_a_post_to_the_stream_is_405(registered: AppPhone) -> None:
     async def scenario() -> None:
-        start, _ = await Stream(registered.token, method="POST").open()
+        refused = Stream(registered.token, method="POST")
+        start, _ = await refused.open()
         assert start["status"] == 405
+        await refused.communicator.wait(timeout=5)
 
     run(scenario)
 
