@@ -235,12 +235,12 @@ def _record_check_in(where: str, params: list[Any], now: datetime, hint: _Hint) 
 
 
 def idle_poll_check_in(
-    *, token: str = "", device_id: str | None = None, secret: str = ""
+    *, token: str = "", device_id: str | None = None, secret: str = "", app_token: str = ""
 ) -> CheckIn | None:
     """A poll's check-in when it can be answered "nothing for you" without a transaction.
 
-    The same credentials as check_in_by_token (token, optionally with the device id) or
-    check_in_by_secret (secret). One read: the device, and whether any message waits for it.
+    The same credentials as check_in_by_token (token, optionally with the device id),
+    check_in_by_secret (secret) or check_in_by_app_token (app_token). One read: the device, and whether any message waits for it.
     Returns None, and the caller takes the full path (check-in and claim in a transaction),
     when the credentials match no device, when a message may be waiting, when the check-in is
     due to be written (offline, or not seen within the resolution) or when this device's last
@@ -253,6 +253,8 @@ def idle_poll_check_in(
         where, params = "id = %s AND token_hash = %s", [device_id, hash_secret(token)]
     elif secret:
         where, params = "smssync_secret_hash = %s", [hash_secret(secret)]
+    elif app_token:
+        where, params = "app_token_hash = %s", [hash_secret(app_token)]
     else:
         return None
     hint = _hint(params)

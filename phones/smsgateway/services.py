@@ -129,6 +129,10 @@ def _reoffered(device: Device, *, limit: int) -> list[Message]:
     )
 
 
+def has_reoffers(device: Device) -> bool:
+    return bool(_reoffered(device, limit=1))
+
+
 def hand_out(checkin: CheckIn, *, order: str, limit: int = MAX_HANDOUT) -> list[Message]:
     """The device's pending messages: the re-offers, then new claims (phones.queue.claim: the
     same claim, pacing and opt-out check as an MSync poll). Must run in the check-in's

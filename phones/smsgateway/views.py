@@ -14,6 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from devices.models import Device, PhoneSettings
 from devices.pairing import server_url
+from phones import checkin as checkins
 from phones.checkin import check_in_by_app_token
 from phones.smsgateway import services, wire
 from phones.smsgateway.door import Reply, app_version, bearer, check_in, refuse, serve
@@ -97,6 +98,12 @@ def device(request: HttpRequest) -> HttpResponse:
 
 def _messages(request: HttpRequest, body: bytes) -> Reply:
     order = wire.parse_order(request.GET.get("order"))
+    # Most pulls find nothing: as an idle MSync poll, they are answered from one read of the
+    # device (nothing queued, check-in not due) and one of its unreported hand-outs, with no
+    # transaction and no lock (docs/phones/sms-gateway-app.md#hand-out).
+    idle = checkins.idle_poll_check_in(app_token=bearer(request))
+    if idle is not None and not services.has_reoffers(idle.device):
+        return Reply(body=[], detail="0 handed out", device_id=idle.device.pk)
     with transaction.atomic():
         # Locked: the claim's pacing counts are read under the device row's lock.
         checkin = check_in(request, lock=True)

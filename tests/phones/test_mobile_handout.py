@@ -218,3 +218,25 @@ def test_an_encrypted_message_is_handed_out_opaque_with_its_priority(
     assert handed["textMessage"] == {"text": cipher}
     assert handed["phoneNumbers"] == [cipher]
     assert handed["priority"] == 100
+
+
+def test_an_idle_pull_is_answered_without_a_transaction_or_a_claim(
+    registered: AppPhone, django_assert_max_num_queries: Any
+) -> None:
+    assert pull(registered) == []  # the first pull after registration may write the check-in
+    # One read of the device, one of its unreported hand-outs, and the raw log's row and its
+    # outcome: no BEGIN, no lock, no claim (docs/phones/sms-gateway-app.md#hand-out).
+    with django_assert_max_num_queries(4) as queries:
+        assert pull(registered) == []
+    sql = " ".join(q["sql"].upper() for q in queries.captured_queries)
+    assert "FOR UPDATE" not in sql and "BEGIN" not in sql
+
+
+def test_an_idle_pull_still_re_offers_an_unreported_hand_out(registered: AppPhone) -> None:
+    message = send_message(to=NUMBER, body="Hello", device_id=registered.device.pk)
+    assert [m["id"] for m in pull(registered)] == [message.pk]
+    # Nothing is queued any more, but the phone has not reported: offered again.
+    assert [m["id"] for m in pull(registered)] == [message.pk]
+    patch = registered.patch("/message", [state(message.pk, "Sent")])
+    assert patch.status_code == 204
+    assert pull(registered) == []
