@@ -4,7 +4,7 @@ message's state through the pipeline."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from django.http import JsonResponse
 
@@ -31,7 +31,16 @@ class Answer:
         self.detail, self.device_id = detail, device_id
 
 
-def record(entry: InboundRequest, answer: Answer) -> None:
+class Recorded(Protocol):
+    """What the raw log keeps of any phone door's answer (Answer here, the app door's Reply)."""
+
+    status: int
+    outcome: str
+    detail: str
+    device_id: str | None
+
+
+def record(entry: InboundRequest, answer: Recorded) -> None:
     rawlog.finish(
         entry,
         outcome=answer.outcome,

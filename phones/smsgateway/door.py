@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from messaging import rawlog
 from messaging.models import InboundRequest
 from phones import checkin as checkins
+from phones.answers import record
 from phones.checkin import CheckIn
 from phones.smsgateway.wire import WireError
 
@@ -77,13 +78,7 @@ def serve(request: HttpRequest, handlers: dict[str, Handler]) -> HttpResponse:
             reply = handler(request, body)
         except WireError as exc:
             reply = refuse(400, exc.message)
-    rawlog.finish(
-        entry,
-        outcome=reply.outcome,
-        status_code=reply.status,
-        detail=reply.detail,
-        device_id=reply.device_id,
-    )
+    record(entry, reply)
     response = _render(reply)
     if reply.status == 405:
         response["Allow"] = ", ".join(handlers)
