@@ -70,6 +70,9 @@ class Sim(models.Model):
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="sims")
     slot = models.PositiveSmallIntegerField()
     number = models.CharField(max_length=32, blank=True, default="")
+    # Sends in a row this SIM reported failed (reset by a send that went out): a SIM whose
+    # last few sends all failed (out of credit, barred) is the pool's last choice.
+    failures_in_a_row = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["device", "slot"]

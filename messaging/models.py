@@ -64,6 +64,23 @@ class ProviderApp(models.Model):
         return f"{self.name} ({self.provider}, {self.id})"
 
 
+class RoutingPolicy(models.Model):
+    """The routing policy admins edit (one row, docs/routing.md#the-routing-policy). Until an
+    admin saves it, the environment's defaults apply; once saved, this row wins."""
+
+    fallback_app = models.ForeignKey(
+        ProviderApp, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reroute_after = models.PositiveIntegerField()
+    max_attempts = models.PositiveSmallIntegerField()
+    quiet_start = models.TimeField(null=True, blank=True)
+    quiet_end = models.TimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return "routing policy"
+
+
 class Conversation(models.Model):
     """One per contact number. Remembers the line (device+SIM or provider app) that last talked
     with the contact, so replies come from the number the contact knows (sticky sender)."""
@@ -154,6 +171,13 @@ class Message(models.Model):
     stale = models.BooleanField(default=False)
     send_attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Routing (docs/routing.md): a pinned message (the caller named its device or app and did
+    # not ask for failover) never moves; the lines it already tried ("dev_…:1", "app_…") are
+    # not tried again, and their count is bounded by the policy's max_attempts; `routed_at`
+    # is when it was last put on a line, from which reroute_after is counted.
+    pinned = models.BooleanField(default=False)
+    lines_tried = models.JSONField(default=list, blank=True)
+    routed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -175,11 +199,17 @@ class Message(models.Model):
         return self.from_number if self.direction == Direction.INBOUND else self.to_number
 
 
+# An event is a status the message took (or was reported), or a move to another line.
+REROUTED = "rerouted"
+EVENT_KINDS = [*Status.choices, (REROUTED, "Rerouted")]
+
+
 class MessageEvent(models.Model):
-    """The history of a message's status, including reports that were not applied."""
+    """The history of a message's status, including reports that were not applied, and its
+    moves from line to line (`rerouted`, detail "<from line> → <to line>: <why>")."""
 
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="events")
-    status = models.CharField(max_length=12, choices=Status.choices)
+    status = models.CharField(max_length=12, choices=EVENT_KINDS)
     at = models.DateTimeField()
     detail = models.TextField(blank=True, default="")
     applied = models.BooleanField(default=True)

@@ -336,16 +336,18 @@ SMSGATE_METRICS_ALLOW: list[str] = env.list("SMSGATE_METRICS_ALLOW", default=[])
 # The benchmark's baseline views (bench/views.py); never mounted unless the bench starts the server.
 SMSGATE_BENCH_VIEWS: bool = env.bool("SMSGATE_BENCH_VIEWS", default=False)
 
-# Cloud providers (messaging/providers): API base URLs (overridable for tests and proxies),
-# attempts for temporary send failures, and the hybrid fallback to a provider app for messages
-# no phone took within SMSGATE_FALLBACK_AFTER seconds (off while SMSGATE_FALLBACK_APP_ID is empty).
+# Cloud providers (providers/): API base URLs (overridable for tests and proxies) and attempts
+# for temporary send failures. Routing (docs/routing.md): the defaults of the routing policy
+# until an admin saves it — the fallback provider app (none while empty), how long a message
+# may wait on a line that cannot send before it moves, and how many lines it may try.
 SMSGATE_TWILIO_API_URL: str = env.str("SMSGATE_TWILIO_API_URL", default="https://api.twilio.com")
 SMSGATE_VONAGE_API_URL: str = env.str("SMSGATE_VONAGE_API_URL", default="https://rest.nexmo.com")
 SMSGATE_AFRICASTALKING_API_URL: str = env.str("SMSGATE_AFRICASTALKING_API_URL", default="")
 SMSGATE_PROVIDER_MAX_ATTEMPTS: int = env.int("SMSGATE_PROVIDER_MAX_ATTEMPTS", default=6)
 SMSGATE_VONAGE_SIGNATURE_MAX_AGE: int = env.int("SMSGATE_VONAGE_SIGNATURE_MAX_AGE", default=0)
 SMSGATE_FALLBACK_APP_ID: str = env.str("SMSGATE_FALLBACK_APP_ID", default="")
-SMSGATE_FALLBACK_AFTER: int = env.int("SMSGATE_FALLBACK_AFTER", default=600)
+SMSGATE_REROUTE_AFTER: int = env.int("SMSGATE_REROUTE_AFTER", default=120)
+SMSGATE_MAX_ROUTE_ATTEMPTS: int = env.int("SMSGATE_MAX_ROUTE_ATTEMPTS", default=3)
 
 if SMSGATE_DEFAULT_REGION:
     import phonenumbers
