@@ -106,6 +106,8 @@ class SendSerializer(serializers.Serializer):
     send_at = serializers.DateTimeField(required=False, allow_null=True)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
     metadata = MetadataField(required=False, allow_null=True)
+    # A message sent to a named device may still move to another line (docs/routing.md).
+    failover = serializers.BooleanField(required=False)
 
 
 class MessageEventSerializer(serializers.ModelSerializer):

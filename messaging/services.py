@@ -104,11 +104,13 @@ def send_message(
     metadata: dict[str, Any] | None = None,
     source: str = "api",
     allow_opted_out: bool = False,
+    failover: bool = False,
 ) -> Message:
     """Validate, route and queue one outbound message (or schedule it for `send_at`).
 
     `allow_opted_out` is for automation's opt-out confirmation only: the one message a number
-    that just texted STOP still receives.
+    that just texted STOP still receives. A message whose device or app the caller named is
+    pinned there unless `failover` (docs/routing.md#pinned-messages).
     """
     phone = to_e164(to, field="to")
     validate_body(body)
@@ -136,6 +138,7 @@ def send_message(
         metadata=metadata,
         source=source,
         allow_opted_out=allow_opted_out,
+        failover=failover,
         lookups=lookups,
     )
 
@@ -153,6 +156,7 @@ def _queue_message(
     source: str,
     allow_opted_out: bool,
     lookups: _SendLookups,
+    failover: bool = False,
     announce: bool = True,
 ) -> Message:
     """Refuse or route, then write. Refusals come before any write, so the transaction below
@@ -189,6 +193,8 @@ def _queue_message(
             send_at=send_at,
             expires_at=expires_at,
             conversation_id=conversation.pk if conversation else Conversation().pk,
+            pinned=bool(device_id or app_id) and not failover,
+            routed_at=now,
         )
         lookups.conversations[phone] = _save_queued(
             message, status, _route_detail(route), conversation
@@ -327,6 +333,7 @@ def send_bulk(
     metadata: dict[str, Any] | None = None,
     source: str = "api",
     allow_opted_out: bool = False,
+    failover: bool = False,
 ) -> list[BulkResult]:
     """One message per recipient, in order; a refused recipient does not stop the others.
 
@@ -374,6 +381,7 @@ def send_bulk(
                     source=source,
                     allow_opted_out=allow_opted_out,
                     lookups=lookups,
+                    failover=failover,
                     announce=False,
                 )
             except DomainError as exc:
