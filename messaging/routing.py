@@ -1,19 +1,32 @@
 """Which line an outbound message goes out on: the app or device the sender named, the line
-that last talked with the contact (sticky sender), or the pool of online phones."""
+that last talked with the contact (sticky sender), or the pool of online phones
+(docs/routing.md). A line is a phone's SIM or a provider app that can send; messaging.rerouting
+moves a message to another line when its own cannot send it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
-from django.db.models import F, OuterRef, Subquery, Sum, Value
+from django.db.models import (
+    BooleanField,
+    Case,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from devices.models import Device, Sim
 from messaging.models import Conversation, Message, ProviderApp, Status
+from messaging.policy import fallback_app
 from smsgate.errors import InvalidInput, Refused
 
 
@@ -22,6 +35,16 @@ class Route:
     device: Device | None = None
     sim: Sim | None = None
     app: ProviderApp | None = None
+    # The pool's best SIM has used a budget (day, hour or minute): the message waits for it.
+    paced_out: bool = False
+
+    @property
+    def key(self) -> str:
+        return line_key(
+            self.device.pk if self.device else None,
+            self.sim_slot,
+            self.app.pk if self.app else None,
+        )
 
     @property
     def sim_slot(self) -> int | None:
@@ -34,6 +57,27 @@ class Route:
         if self.app is not None and self.app.numbers:
             return str(self.app.numbers[0])
         return ""
+
+
+def line_key(device_id: str | None, sim_slot: int | None, app_id: str | None) -> str:
+    """How a line is named in `Message.lines_tried`: "dev_…:1", "dev_…" (slot unknown), "app_…";
+    "" for the shared phone queue (no line yet)."""
+    if app_id:
+        return app_id
+    if device_id:
+        return f"{device_id}:{sim_slot}" if sim_slot is not None else device_id
+    return ""
+
+
+def describe_line(device_id: str | None, sim_slot: int | None, app_id: str | None) -> str:
+    """A line in words, for events and the dashboard."""
+    if app_id:
+        return f"provider app {app_id}"
+    if device_id:
+        return (
+            f"device {device_id} SIM {sim_slot}" if sim_slot is not None else f"device {device_id}"
+        )
+    return "the shared phone queue"
 
 
 def _device_unavailable(message: str) -> Refused:
@@ -79,6 +123,8 @@ def sticky_route(conversation: Conversation | None) -> Route | None:
 
 # What "no limit" counts as when SIMs are ordered by the budget they have left.
 _UNLIMITED = 2**31 - 1
+# A SIM whose last this many sends all failed (no credit, barred, no signal) is tried last.
+FAILING_AFTER = 3
 
 
 def _segments_since(start: datetime, *, refund_failed: bool) -> Coalesce:
@@ -98,33 +144,85 @@ def _left(limit: str, used: Coalesce) -> Coalesce:
     return Coalesce(Greatest(F(limit) - used, Value(0)), Value(_UNLIMITED))
 
 
-def pool_route() -> Route:
-    """An online enabled device's SIM with the most budget left (day, then minute), the least
-    recently seen first on ties. A SIM that has used its budget is chosen only when every SIM
-    has; none online leaves the message in the shared queue, where the first device to poll
-    claims it (limits hold messages in the queue rather than refusing them)."""
+def _line_keys(keys: Collection[str]) -> Q:
+    """The SIMs (and whole devices, for keys without a slot) named by line keys."""
+    match = Q(pk__in=[])
+    for key in keys:
+        device_id, _, slot = key.partition(":")
+        if not device_id.startswith("dev_"):
+            continue
+        match |= Q(device_id=device_id, slot=int(slot)) if slot else Q(device_id=device_id)
+    return match
+
+
+def sims_by_budget(*, exclude: Collection[str] = ()) -> QuerySet[Sim]:
+    """Online enabled devices' SIMs, best line first: one with budget in every window before a
+    paced-out one, a healthy one before one whose last sends all failed, then the most left
+    today, this hour, this minute; the least recently seen first on ties. `exclude`: line keys
+    (messaging.rerouting leaves out the lines a message already tried)."""
     now = timezone.now()
-    # One query on the hot path however many devices there are: each SIM with its device and
-    # what it has left, best first; a device without SIMs only when no online device has one.
-    sim = (
-        Sim.objects.select_related("device")
-        .filter(device__enabled=True, device__online=True)
-        .annotate(
-            day_left=_left(
-                "device__limit_per_day",
-                _segments_since(now - timedelta(days=1), refund_failed=True),
-            ),
-            minute_left=_left(
-                "device__limit_per_minute",
-                _segments_since(now - timedelta(minutes=1), refund_failed=False),
-            ),
-        )
-        .order_by("-day_left", "-minute_left", "device__last_seen_at", "device_id", "slot")
-        .first()
+    day_left = _left(
+        "device__limit_per_day", _segments_since(now - timedelta(days=1), refund_failed=True)
     )
+    hour_left = _left(
+        "device__limit_per_hour", _segments_since(now - timedelta(hours=1), refund_failed=True)
+    )
+    minute_left = _left(
+        "device__limit_per_minute", _segments_since(now - timedelta(minutes=1), refund_failed=False)
+    )
+    sims = Sim.objects.select_related("device").filter(device__enabled=True, device__online=True)
+    if exclude:
+        sims = sims.exclude(_line_keys(exclude))
+    return sims.annotate(
+        day_left=day_left,
+        hour_left=hour_left,
+        minute_left=minute_left,
+        paced_out=Case(
+            When(Q(day_left=0) | Q(hour_left=0) | Q(minute_left=0), then=Value(True)),
+            default=Value(False),
+            output_field=BooleanField(),
+        ),
+        failing=Case(
+            When(failures_in_a_row__gte=FAILING_AFTER, then=Value(True)),
+            default=Value(False),
+            output_field=BooleanField(),
+        ),
+    ).order_by(
+        "paced_out",
+        "failing",
+        "-day_left",
+        "-hour_left",
+        "-minute_left",
+        "device__last_seen_at",
+        "device_id",
+        "slot",
+    )
+
+
+def note_line_result(message: Message, *, failed: bool) -> None:
+    """Keep the SIM's failure streak: a failed send adds one, one that went out clears it."""
+    if message.device_id is None or message.sim_slot is None or message.app_id:
+        return
+    sim = Sim.objects.filter(device_id=message.device_id, slot=message.sim_slot)
+    if failed:
+        sim.update(failures_in_a_row=F("failures_in_a_row") + 1)
+    else:
+        sim.filter(failures_in_a_row__gt=0).update(failures_in_a_row=0)
+
+
+def pool_route(*, exclude: Collection[str] = ()) -> Route:
+    """The best online line (sims_by_budget). A SIM that has used its budget is chosen only when
+    every SIM has (the route says so: `paced_out`); none online leaves the message in the
+    shared queue, where the first device to poll claims it (limits hold messages in the queue
+    rather than refusing them)."""
+    # One query on the hot path however many devices there are; a device without SIMs only
+    # when no online device has one.
+    sim = sims_by_budget(exclude=exclude).first()
     if sim is not None:
-        return Route(device=sim.device, sim=sim)
-    device = Device.objects.filter(enabled=True, online=True).order_by("last_seen_at").first()
+        return Route(device=sim.device, sim=sim, paced_out=bool(getattr(sim, "paced_out", False)))
+    devices = Device.objects.filter(enabled=True, online=True, sims__isnull=True)
+    excluded = {key for key in exclude if key.startswith("dev_") and ":" not in key}
+    device = devices.exclude(pk__in=excluded).order_by("last_seen_at").first()
     return Route(device=device) if device is not None else Route()
 
 
@@ -165,14 +263,10 @@ def _cannot_send(app: ProviderApp, more: str = "") -> Refused:
 
 def other_line_available() -> bool:
     """Whether a message no app is named for can go out: an enabled phone takes it from the
-    pool (or the shared queue), or else the fallback app if it can send."""
+    pool (or the shared queue), or else the routing policy's fallback app if it can send."""
     if Device.objects.filter(enabled=True).exists():
         return True
-    fallback_id = settings.SMSGATE_FALLBACK_APP_ID
-    if not fallback_id:
-        return False
-    fallback = ProviderApp.objects.filter(pk=fallback_id, enabled=True).first()
-    return fallback is not None and fallback.can_send
+    return fallback_app() is not None
 
 
 def reply_app_id(app_id: str | None) -> str | None:

@@ -28,7 +28,14 @@ from messaging.models import (
     OptOut,
     Status,
 )
-from messaging.routing import Route, choose_route, explicit_device_route, pool_route
+from messaging.rerouting import reroute_failed
+from messaging.routing import (
+    Route,
+    choose_route,
+    explicit_device_route,
+    note_line_result,
+    pool_route,
+)
 from messaging.signals import message_queued, message_status_changed
 from messaging.status import can_transition
 from smsgate.errors import Conflict, DomainError, InvalidInput, NotFound, Refused
@@ -454,6 +461,9 @@ def _apply(
     return True
 
 
+_LINE_OUTCOMES = (Status.SENT, Status.DELIVERED, Status.FAILED)
+
+
 def record_status(
     *,
     message_id: str,
@@ -462,9 +472,16 @@ def record_status(
     reason: str = "",
     at: datetime | None = None,
 ) -> bool:
-    """Apply a report (phone, provider callback, task) to a message; never moves backwards."""
+    """Apply a report (phone, provider callback, task) to a message; never moves backwards.
+    A failure its line is to blame for moves an unpinned message to another line instead
+    (messaging.rerouting); that counts as applied."""
     with transaction.atomic():
         message = Message.objects.select_for_update().filter(pk=message_id).first()
         if message is None:
             raise NotFound(f"There is no message {message_id!r}.")
+        if message.status in (Status.QUEUED, Status.DISPATCHED) and status in _LINE_OUTCOMES:
+            # The line's first word on this message: it sent it, or could not.
+            note_line_result(message, failed=status == Status.FAILED)
+        if status == Status.FAILED and reroute_failed(message, reason or detail):
+            return True
         return _apply(message, status, detail=detail, reason=reason, at=at)

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from messaging.models import IdempotencyRecord, InboundRequest, Message, Status
+from messaging.rerouting import reroute_waiting
 from messaging.services import record_status
 from smsgate.celery import register_periodic_task
 from smsgate.housekeeping import delete_in_batches
@@ -47,6 +48,12 @@ def expire_messages() -> dict[str, int]:
     return {"expired": expired}
 
 
+@shared_task(name="messaging.reroute_waiting_messages")
+def reroute_waiting_messages() -> dict[str, int]:
+    """Unpinned messages stuck on a line that will not take them move to another line."""
+    return {"rerouted": reroute_waiting()}
+
+
 @shared_task(name="messaging.prune_idempotency_records")
 def prune_idempotency_records() -> dict[str, int]:
     cutoff = timezone.now() - timedelta(hours=settings.SMSGATE_IDEMPOTENCY_TTL_HOURS)
@@ -74,6 +81,9 @@ register_periodic_task(
     "release-scheduled-messages", "messaging.release_scheduled_messages", timedelta(seconds=15)
 )
 register_periodic_task("expire-messages", "messaging.expire_messages", timedelta(seconds=30))
+register_periodic_task(
+    "reroute-waiting-messages", "messaging.reroute_waiting_messages", timedelta(seconds=15)
+)
 register_periodic_task(
     "prune-idempotency-records", "messaging.prune_idempotency_records", timedelta(hours=1)
 )

@@ -1,7 +1,8 @@
-"""Sending through cloud providers, and the hybrid fallback from phones to a provider app.
+"""Sending through cloud providers.
 
 A queued message routed to a provider app (explicit `app_id`, a sticky conversation, an
-automation reply on a provider number, or the fallback) is sent by `send_via_provider`. The
+automation reply on a provider number, or a move by messaging.rerouting — the policy's fallback
+app) is sent by `send_via_provider`. The
 message row is the truth: `send_attempts` and `next_attempt_at` carry the retry state, the
 task claims the row with a conditional update (a duplicate run is a no-op), and a beat sweep
 re-enqueues due messages, so a lost broker message only delays a send.
@@ -21,10 +22,11 @@ from django.db.models import F, Q
 from django.dispatch import receiver
 from django.utils import timezone
 
-from messaging.models import Direction, Message, MessageEvent, ProviderApp, Status
+from messaging.models import Direction, Message, MessageEvent, Status
 from messaging.optouts import cancel_for_opt_out, held_back, recipient_is_opted_out
+from messaging.rerouting import reroute_failed
 from messaging.services import record_status
-from messaging.signals import message_queued, message_status_changed
+from messaging.signals import message_queued, message_rerouted, message_status_changed
 from providers import get_provider
 from providers.base import PermanentSendError, SendError, SendRequest
 from providers.services import (
@@ -56,6 +58,12 @@ def schedule_provider_send(message_id: str, countdown: float | None = None) -> N
 # receivers are how a message routed to a provider app gets sent (phones pull theirs).
 @receiver(message_queued, dispatch_uid="provider_tasks.send_queued_app_message")
 def _send_queued_app_message(sender: Any, message: Message, **kwargs: Any) -> None:
+    if message.app_id and message.status == Status.QUEUED:
+        schedule_provider_send(message.pk)
+
+
+@receiver(message_rerouted, dispatch_uid="provider_tasks.send_rerouted_app_message")
+def _send_rerouted_app_message(sender: Any, message: Message, **kwargs: Any) -> None:
     if message.app_id and message.status == Status.QUEUED:
         schedule_provider_send(message.pk)
 
@@ -132,8 +140,22 @@ def send_via_provider(message_id: str) -> str:
     return "sent"
 
 
+def _moved_elsewhere(message_id: str, exc: SendError) -> bool:
+    """A temporary provider error (or a permanent one that blames the account, such as no
+    balance) moves an unpinned message to another line, when one is left (docs/routing.md)."""
+    with transaction.atomic():
+        message = (
+            Message.objects.select_for_update().filter(pk=message_id, status=Status.QUEUED).first()
+        )
+        if message is None:
+            return False
+        return reroute_failed(message, exc.reason, retryable=True if not exc.permanent else None)
+
+
 def _failed_attempt(message: Message, exc: SendError) -> str:
     attempt = message.send_attempts
+    if _moved_elsewhere(message.pk, exc):
+        return "rerouted"
     if exc.permanent or attempt >= settings.SMSGATE_PROVIDER_MAX_ATTEMPTS:
         reason = exc.reason if exc.permanent else f"gave up after {attempt} attempts: {exc.reason}"
         with transaction.atomic():
@@ -178,29 +200,6 @@ def sweep_provider_sends() -> dict[str, int]:
     return {"enqueued": len(due)}
 
 
-@shared_task(name="messaging.fall_back_to_provider_app")
-def fall_back_to_provider_app() -> dict[str, int]:
-    """Hybrid routing: messages no phone took within SMSGATE_FALLBACK_AFTER seconds (all
-    offline, over quota, or not polling) go out through SMSGATE_FALLBACK_APP_ID."""
-    app_id = settings.SMSGATE_FALLBACK_APP_ID
-    if not app_id:
-        return {"moved": 0}
-    app = ProviderApp.objects.filter(pk=app_id, enabled=True).first()
-    if app is None or not app.can_send:
-        logger.warning("SMSGATE_FALLBACK_APP_ID=%s is not an enabled app that can send", app_id)
-        return {"moved": 0}
-    waited = settings.SMSGATE_FALLBACK_AFTER
-    cutoff = timezone.now() - timedelta(seconds=waited)
-    # Queued since created, or since send_at released it.
-    due = list(
-        Message.objects.filter(direction=Direction.OUTBOUND, status=Status.QUEUED, app__isnull=True)
-        .filter(Q(send_at__isnull=True, created_at__lte=cutoff) | Q(send_at__lte=cutoff))
-        .values_list("pk", flat=True)[:500]
-    )
-    moved = sum(move_to_fallback_app(message_id=pk, app=app, waited=waited) for pk in due)
-    return {"moved": moved}
-
-
 @shared_task(name="messaging.store_incomplete_long_messages")
 def store_incomplete_long_messages() -> dict[str, int]:
     """Long messages still missing parts after an hour are stored with the gaps marked."""
@@ -215,48 +214,3 @@ register_periodic_task(
 register_periodic_task(
     "sweep-provider-sends", "messaging.sweep_provider_sends", timedelta(seconds=30)
 )
-register_periodic_task(
-    "fall-back-to-provider-app", "messaging.fall_back_to_provider_app", timedelta(seconds=30)
-)
-
-
-def move_to_fallback_app(*, message_id: str, app: ProviderApp, waited: int) -> bool:
-    """Hand a message no phone took to the fallback provider app; the move is an event.
-
-    Returns False when a phone claimed it (or it changed otherwise) in the meantime.
-    """
-    with transaction.atomic():
-        message = (
-            Message.objects.select_for_update()
-            .filter(pk=message_id, status=Status.QUEUED, app__isnull=True)
-            .first()
-        )
-        if message is None:
-            return False
-        previous = f"device {message.device_id}" if message.device_id else "the shared phone queue"
-        message.app = app
-        message.device = None
-        message.sim_slot = None
-        message.from_number = str(app.numbers[0]) if app.numbers else ""
-        message.next_attempt_at = None
-        message.save(
-            update_fields=[
-                "app",
-                "device",
-                "sim_slot",
-                "from_number",
-                "next_attempt_at",
-                "updated_at",
-            ]
-        )
-        MessageEvent.objects.create(
-            message=message,
-            status=Status.QUEUED,
-            at=timezone.now(),
-            detail=(
-                f"no phone took it from {previous} within {waited} s; "
-                f"moved to fallback provider app {app.pk} ({app.provider})"
-            ),
-        )
-        schedule_provider_send(message.pk)
-    return True

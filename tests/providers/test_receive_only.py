@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 
 from messaging.models import Conversation, Message, ProviderApp
-from providers.tasks import fall_back_to_provider_app
+from messaging.tasks import reroute_waiting_messages
 from tests.factories import OutboundMessageFactory, paired_device
 from tests.providers.conftest import post_form
 
@@ -135,9 +135,9 @@ def test_routing_never_picks_it_as_the_sticky_line(admin_client):
 def test_it_is_never_the_fallback_app(admin_client, settings):
     app_id = create(admin_client, "vonage", {}).json()["id"]
     settings.SMSGATE_FALLBACK_APP_ID = app_id
-    settings.SMSGATE_FALLBACK_AFTER = 0
+    settings.SMSGATE_REROUTE_AFTER = 0
     waiting = OutboundMessageFactory(to_number=CUSTOMER)
 
-    assert fall_back_to_provider_app() == {"moved": 0}
+    assert reroute_waiting_messages() == {"rerouted": 0}
     waiting.refresh_from_db()
     assert waiting.app_id is None
