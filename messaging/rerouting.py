@@ -146,6 +146,8 @@ def reroute_failed(
         or message.direction != Direction.OUTBOUND
         or message.status not in (Status.QUEUED, Status.DISPATCHED)
         or not retryable
+        # No line to blame: it never reached one.
+        or not (message.device_id or message.app_id)
     ):
         return False
     policy = policy or current_policy()

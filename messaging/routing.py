@@ -13,6 +13,7 @@ from django.db.models import (
     BooleanField,
     Case,
     F,
+    IntegerField,
     OuterRef,
     Q,
     QuerySet,
@@ -139,9 +140,14 @@ def _segments_since(start: datetime, *, refund_failed: bool) -> Coalesce:
     return Coalesce(Subquery(total), 0)
 
 
-def _left(limit: str, used: Coalesce) -> Coalesce:
-    """What a limit leaves (never below 0); no limit is the most of all."""
-    return Coalesce(Greatest(F(limit) - used, Value(0)), Value(_UNLIMITED))
+def _left(limit: str, used: Coalesce) -> Case:
+    """What a limit leaves (never below 0); no limit is the most of all. (Not Coalesce over
+    Greatest: PostgreSQL's GREATEST skips a NULL limit and answered 0 left for "no limit".)"""
+    return Case(
+        When(**{f"{limit}__isnull": True}, then=Value(_UNLIMITED)),
+        default=Greatest(F(limit) - used, Value(0)),
+        output_field=IntegerField(),
+    )
 
 
 def _line_keys(keys: Collection[str]) -> Q:

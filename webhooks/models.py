@@ -13,15 +13,19 @@ class EventType(models.TextChoices):
     SMS_DELIVERED = "sms.delivered", "SMS delivered"
     SMS_FAILED = "sms.failed", "SMS failed"
     SMS_CANCELLED = "sms.cancelled", "SMS cancelled"
+    SMS_REROUTED = "sms.rerouted", "SMS re-routed"
     DEVICE_OFFLINE = "device.offline", "Device offline"
     DEVICE_ONLINE = "device.online", "Device online"
     PING = "ping", "Test ping"
 
 
 SUBSCRIBABLE_EVENTS = [t.value for t in EventType if t != EventType.PING]
-# What an endpoint gets when it names no events: cancellations only when asked for (they
-# were added for the app's `sms:cancelled`, docs/thirdparty.md#webhooks).
-DEFAULT_EVENTS = [t for t in SUBSCRIBABLE_EVENTS if t != EventType.SMS_CANCELLED]
+# What an endpoint gets when it names no events: cancellations (added for the app's
+# `sms:cancelled`, docs/thirdparty.md#webhooks) and moves to another line
+# (docs/routing.md#re-routing) only when asked for, so older receivers see no new types.
+DEFAULT_EVENTS = [
+    t for t in SUBSCRIBABLE_EVENTS if t not in (EventType.SMS_CANCELLED, EventType.SMS_REROUTED)
+]
 
 
 class Format(models.TextChoices):

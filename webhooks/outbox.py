@@ -244,6 +244,22 @@ def record_message_event(
     return ids
 
 
+def record_reroute(message: Message, *, from_line: str, to_line: str, why: str) -> list[str]:
+    """An `sms.rerouted` event for each move (a message may move more than once, so unlike
+    status events there is one event per move, never looked up)."""
+    endpoints = _subscribers(
+        EventType.SMS_REROUTED, line=message.device_id or message.app_id, contact=message.to_number
+    )
+    if not endpoints:
+        return []
+    data = message_event_data(message, EventType.SMS_REROUTED)
+    data.update(status="rerouted", rerouted={"from": from_line, "to": to_line, "reason": why})
+    event = Event.objects.create(type=EventType.SMS_REROUTED, message=message, data=data)
+    ids = _add_deliveries(event, endpoints, fresh=True)
+    enqueue_after_commit(ids)
+    return ids
+
+
 def record_device_event(device: Device, online: bool) -> list[str]:
     event_type = EventType.DEVICE_ONLINE if online else EventType.DEVICE_OFFLINE
     endpoints = _subscribers(event_type, line=device.pk, contact=None)

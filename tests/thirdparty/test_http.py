@@ -162,7 +162,10 @@ def test_an_encrypted_message_needs_an_app_phone(admin_api: APIClient) -> None:
 def test_every_smsgate_message_is_readable_and_listed_here(
     admin_api: APIClient, app_phone: PairedDevice
 ) -> None:
-    elsewhere = send_message(to="+15551230009", body="From the dashboard")
+    # Pinned to the phone: a retryable failure of an unpinned message would move it to SIM 2.
+    elsewhere = send_message(
+        to="+15551230009", body="From the dashboard", device_id=app_phone.device.pk
+    )
     record_status(message_id=elsewhere.pk, status=Status.DISPATCHED)
     record_status(message_id=elsewhere.pk, status=Status.FAILED, reason="RESULT_ERROR_NO_SERVICE")
     admin_api.post(

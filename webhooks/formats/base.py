@@ -140,6 +140,13 @@ def describe(event: Event) -> tuple[str, str]:
     if event.type == "sms.received":
         subject = f"SMS from {data.get('from')}"
         text = f"SMS from {data.get('from')} to {data.get('to') or line}: {data.get('body')}"
+    elif event.type == "sms.rerouted":
+        moved = data.get("rerouted") or {}
+        subject = f"SMS to {data.get('to')} re-routed"
+        text = (
+            f"SMS {data.get('messageId')} to {data.get('to')} moved from {moved.get('from')} "
+            f"to {moved.get('to')}: {moved.get('reason')}"
+        )
     elif event.type.startswith("sms."):
         status = data.get("status")
         subject = f"SMS to {data.get('to')} {status}"
