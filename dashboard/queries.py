@@ -10,7 +10,15 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from devices.models import Device
-from messaging.models import Conversation, Direction, InboundRequest, Message, OptOut, Status
+from messaging.models import (
+    Conversation,
+    Direction,
+    InboundRequest,
+    Message,
+    OptOut,
+    ProviderApp,
+    Status,
+)
 
 THREAD_LIMIT = 200
 
@@ -54,15 +62,38 @@ def thread_messages(conversation: Conversation) -> list[Message]:
         .order_by("-id")[:THREAD_LIMIT]
     )
     latest.reverse()
+    attach_route_trails(latest)
     return latest
 
 
 def get_thread_message(conversation_id: str, message_id: str) -> Message | None:
-    return (
+    message = (
         Message.objects.select_related("device", "app")
         .filter(pk=message_id, conversation_id=conversation_id)
         .first()
     )
+    if message is not None:
+        attach_route_trails([message])
+    return message
+
+
+def attach_route_trails(messages: list[Message]) -> None:
+    """`route_trail` on each message that moved (docs/routing.md#re-routing): the names of the
+    lines it tried, oldest first. Two queries for the lot (phones, apps), none when nothing
+    moved."""
+    tried = {key for m in messages for key in m.lines_tried}
+    if not tried:
+        return
+    device_ids = {key.partition(":")[0] for key in tried if key.startswith("dev_")}
+    names: dict[str, str] = dict(Device.objects.filter(pk__in=device_ids).values_list("id", "name"))
+    names.update(ProviderApp.objects.filter(pk__in=tried).values_list("id", "name"))
+    for message in messages:
+        trail = []
+        for key in message.lines_tried:
+            device_id, _, slot = key.partition(":")
+            name = names.get(device_id, device_id)
+            trail.append(f"{name} · SIM {slot}" if slot else name)
+        message.route_trail = trail  # type: ignore[attr-defined]
 
 
 def devices_for_filter() -> list[Device]:

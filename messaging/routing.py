@@ -103,10 +103,12 @@ def explicit_device_route(device_id: str, sim_slot: int | None) -> Route:
 
 
 def sticky_route(conversation: Conversation | None) -> Route | None:
-    """The line that last talked with this contact, when it can still send."""
+    """The line that last talked with this contact, while it can send: an enabled phone that
+    is online (an offline one would strand the message until it returns), or an app."""
     if conversation is None:
         return None
-    if conversation.device_id and conversation.device and conversation.device.enabled:
+    device = conversation.device if conversation.device_id else None
+    if device is not None and device.enabled and device.online:
         sims = Sim.objects.filter(device_id=conversation.device_id)
         if conversation.sim_slot is not None:
             sims = sims.filter(slot=conversation.sim_slot)

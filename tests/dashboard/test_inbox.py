@@ -191,3 +191,20 @@ def test_a_sender_name_gets_no_send_box(staff_web: Client) -> None:
     assert "cannot be replied to" in page and 'name="body"' not in page
     page = staff_web.get(f"/inbox/{numbered.conversation_id}/").content.decode()
     assert 'name="body"' in page and "cannot be replied to" not in page
+
+
+def test_a_message_that_moved_shows_its_route_trail(staff_web: Client) -> None:
+    first = paired_device(name="Office phone")
+    second = paired_device(name="Shop phone")
+    message = services.send_message(to="+15550000014", body="hello", device_id=first.device.pk)
+    Message.objects.filter(pk=message.pk).update(pinned=False)
+    services.record_status(message_id=message.pk, status="dispatched")
+    services.record_status(message_id=message.pk, status="failed", reason="radio off")
+    message.refresh_from_db()
+    assert message.device_id == second.device.pk
+
+    thread = staff_web.get(f"/inbox/{message.conversation_id}/")
+    bubble = staff_web.get(f"/inbox/{message.conversation_id}/m/{message.pk}/")
+
+    for page in (thread, bubble):
+        assert b"rerouted from Office phone \xc2\xb7 SIM 1 \xe2\x86\x92 Shop phone" in page.content
