@@ -189,8 +189,8 @@ def _stuck_because(message: Message) -> str | None:
     if not device.online:
         return f"device {device.pk} is offline"
     if message.sim_slot is not None:
-        sims = sims_by_budget().filter(device_id=device.pk, slot=message.sim_slot)
-        if any(getattr(sim, "paced_out", False) for sim in sims):
+        lines = sims_by_budget(device_id=device.pk)
+        if any(line.sim.slot == message.sim_slot and line.paced_out for line in lines):
             return f"device {device.pk} SIM {message.sim_slot} is paced out"
     return None
 

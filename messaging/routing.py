@@ -8,15 +8,14 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db.models import (
-    BooleanField,
     Case,
     F,
     IntegerField,
     OuterRef,
     Q,
-    QuerySet,
     Subquery,
     Sum,
     Value,
@@ -163,48 +162,81 @@ def _line_keys(keys: Collection[str]) -> Q:
     return match
 
 
-def sims_by_budget(*, exclude: Collection[str] = ()) -> QuerySet[Sim]:
-    """Online enabled devices' SIMs, best line first: one with budget in every window before a
-    paced-out one, a healthy one before one whose last sends all failed, then the most left
-    today, this hour, this minute; the least recently seen first on ties. `exclude`: line keys
-    (messaging.rerouting leaves out the lines a message already tried)."""
+@dataclass(frozen=True)
+class SimLine:
+    """An online phone's SIM with the budget it has left in each window (None: no limit)."""
+
+    sim: Sim
+    day_left: int | None
+    hour_left: int | None
+    minute_left: int | None
+
+    @property
+    def paced_out(self) -> bool:
+        return 0 in (self.day_left, self.hour_left, self.minute_left)
+
+    @property
+    def failing(self) -> bool:
+        return self.sim.failures_in_a_row >= FAILING_AFTER
+
+    def rank(self) -> tuple[Any, ...]:
+        """Best first: budget in every window, healthy, most left today, this hour, this
+        minute; the least recently seen phone, then device id and slot on ties."""
+        most = [_UNLIMITED if left is None else left for left in self._windows()]
+        seen = self.sim.device.last_seen_at
+        return (
+            self.paced_out,
+            self.failing,
+            *(-left for left in most),
+            seen is not None,
+            seen or 0,
+            self.sim.device_id,
+            self.sim.slot,
+        )
+
+    def _windows(self) -> tuple[int | None, int | None, int | None]:
+        return (self.day_left, self.hour_left, self.minute_left)
+
+
+def sims_by_budget(*, exclude: Collection[str] = (), device_id: str | None = None) -> list[SimLine]:
+    """Online enabled devices' SIMs (or one device's), best line first (SimLine.rank).
+    `exclude`: line keys (messaging.rerouting leaves out the lines a message already tried).
+
+    One query: each SIM with what it has used in each window. The order is taken in Python,
+    over a handful of rows: in SQL the "paced out" test repeated the three usage subqueries."""
     now = timezone.now()
-    day_left = _left(
-        "device__limit_per_day", _segments_since(now - timedelta(days=1), refund_failed=True)
-    )
-    hour_left = _left(
-        "device__limit_per_hour", _segments_since(now - timedelta(hours=1), refund_failed=True)
-    )
-    minute_left = _left(
-        "device__limit_per_minute", _segments_since(now - timedelta(minutes=1), refund_failed=False)
-    )
     sims = Sim.objects.select_related("device").filter(device__enabled=True, device__online=True)
+    if device_id is not None:
+        sims = sims.filter(device_id=device_id)
     if exclude:
         sims = sims.exclude(_line_keys(exclude))
-    return sims.annotate(
-        day_left=day_left,
-        hour_left=hour_left,
-        minute_left=minute_left,
-        paced_out=Case(
-            When(Q(day_left=0) | Q(hour_left=0) | Q(minute_left=0), then=Value(True)),
-            default=Value(False),
-            output_field=BooleanField(),
+    sims = sims.annotate(
+        day_left=_left(
+            "device__limit_per_day", _segments_since(now - timedelta(days=1), refund_failed=True)
         ),
-        failing=Case(
-            When(failures_in_a_row__gte=FAILING_AFTER, then=Value(True)),
-            default=Value(False),
-            output_field=BooleanField(),
+        hour_left=_left(
+            "device__limit_per_hour", _segments_since(now - timedelta(hours=1), refund_failed=True)
         ),
-    ).order_by(
-        "paced_out",
-        "failing",
-        "-day_left",
-        "-hour_left",
-        "-minute_left",
-        "device__last_seen_at",
-        "device_id",
-        "slot",
+        minute_left=_left(
+            "device__limit_per_minute",
+            _segments_since(now - timedelta(minutes=1), refund_failed=False),
+        ),
     )
+    lines = [
+        SimLine(
+            sim=sim,
+            day_left=_limited(getattr(sim, "day_left", None)),
+            hour_left=_limited(getattr(sim, "hour_left", None)),
+            minute_left=_limited(getattr(sim, "minute_left", None)),
+        )
+        for sim in sims
+    ]
+    lines.sort(key=SimLine.rank)
+    return lines
+
+
+def _limited(left: int | None) -> int | None:
+    return None if left is None or left >= _UNLIMITED else left
 
 
 def note_line_result(message: Message, *, failed: bool) -> None:
@@ -225,9 +257,10 @@ def pool_route(*, exclude: Collection[str] = ()) -> Route:
     rather than refusing them)."""
     # One query on the hot path however many devices there are; a device without SIMs only
     # when no online device has one.
-    sim = sims_by_budget(exclude=exclude).first()
-    if sim is not None:
-        return Route(device=sim.device, sim=sim, paced_out=bool(getattr(sim, "paced_out", False)))
+    lines = sims_by_budget(exclude=exclude)
+    if lines:
+        best = lines[0]
+        return Route(device=best.sim.device, sim=best.sim, paced_out=best.paced_out)
     devices = Device.objects.filter(enabled=True, online=True, sims__isnull=True)
     excluded = {key for key in exclude if key.startswith("dev_") and ":" not in key}
     device = devices.exclude(pk__in=excluded).order_by("last_seen_at").first()
