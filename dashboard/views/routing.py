@@ -58,21 +58,26 @@ def _whole(form: dict[str, Any], field: str, errors: dict[str, str]) -> int | No
         return None
 
 
-def _save(form: dict[str, Any]) -> dict[str, str]:
+def _save(form: dict[str, Any], policy: Policy) -> dict[str, str]:
     """Save the form; the problems by form field (nothing is saved when there is one)."""
     errors: dict[str, str] = {}
     reroute_after = _whole(form, "reroute_after", errors)
     max_attempts = _whole(form, "max_attempts", errors)
     if errors:
         return errors
-    quiet = {"start": form["quiet_start"], "end": form["quiet_end"]} if form["quiet"] else None
+    changes: dict[str, Any] = {
+        "reroute_after": reroute_after,
+        "max_attempts": max_attempts,
+        "quiet_hours": (
+            {"start": form["quiet_start"], "end": form["quiet_end"]} if form["quiet"] else None
+        ),
+    }
+    # A fallback left as it was is not checked again, as a PUT without it: an app that has
+    # since lost its sending credentials must not block saving the other fields.
+    if form["fallback_app_id"] != (policy.fallback_app_id or ""):
+        changes["fallback_app_id"] = form["fallback_app_id"] or None
     try:
-        update_policy(
-            fallback_app_id=form["fallback_app_id"] or None,
-            reroute_after=reroute_after,
-            max_attempts=max_attempts,
-            quiet_hours=quiet,
-        )
+        update_policy(**changes)
     except DomainError as exc:
         return {
             _FIELD_OF.get(name, name): " ".join(map(str, problems))
@@ -117,10 +122,11 @@ def _render(
 @require_http_methods(["GET", "POST"])
 def routing(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
+        policy = current_policy()
         form = _form_from(request.POST)
-        errors = _save(form)
+        errors = _save(form, policy)
         if errors:
-            return _render(request, current_policy(), form, errors)
+            return _render(request, policy, form, errors)
         messages.success(request, "Routing policy saved.")
         return redirect("dashboard:routing")
     policy = current_policy()

@@ -158,6 +158,21 @@ def test_a_fallback_that_was_disabled_since_stays_visible(admin_web: Client) -> 
     assert f'<option value="{app.pk}" selected>Old fallback (disabled: not used)</option>' in html
 
 
+def test_a_fallback_that_lost_its_sending_credentials_does_not_block_saving(
+    admin_web: Client,
+) -> None:
+    app = ProviderAppFactory(can_send=True)
+    csrf_post(admin_web, URL, {**VALID, "fallback_app_id": app.pk})
+    app.can_send = False
+    app.save(update_fields=["can_send"])
+
+    response = csrf_post(admin_web, URL, {**VALID, "fallback_app_id": app.pk, "max_attempts": "2"})
+
+    assert response.status_code == 302
+    assert current_policy().max_attempts == 2
+    assert current_policy().fallback_app_id == app.pk  # kept; routing does not use it
+
+
 def test_staff_get_a_403_and_change_nothing(staff_web: Client) -> None:
     assert staff_web.get(URL).status_code == 403
     assert csrf_post(staff_web, URL, VALID).status_code == 403
