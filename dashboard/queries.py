@@ -19,7 +19,7 @@ from messaging.models import (
     ProviderApp,
     Status,
 )
-from messaging.routing import _segments_since
+from messaging.routing import FAILING_AFTER, _segments_since
 
 THREAD_LIMIT = 200
 
@@ -179,6 +179,11 @@ class PhoneLine:
     number: str
     used_today: int | None
     failures_in_a_row: int
+
+    @property
+    def is_failing(self) -> bool:
+        """Whether the pool tries this SIM last (its recent sends all failed)."""
+        return self.failures_in_a_row >= FAILING_AFTER
 
     @property
     def left_today(self) -> int | None:

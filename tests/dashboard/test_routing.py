@@ -69,7 +69,7 @@ def test_the_page_shows_the_defaults_and_the_lines_of_today(admin_web: Client) -
     assert lines[("Shop", 2)].left_today == 100
     assert lines[("Shop", 2)].failures_in_a_row == 4
     assert lines[("Desk", 1)].left_today is None  # no daily limit
-    assert "70 of 100" in html and '<span class="warn">4</span>' in html
+    assert "70 of 100" in html and '<span class="warn">4: tried last</span>' in html
     assert "pill-offline" in html
     assert [app.name for app in response.context["apps"]] == ["Twilio main"]
     assert "Inbound only" not in html  # neither a line nor a fallback choice
