@@ -9,7 +9,7 @@ from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from devices.models import Device
+from devices.models import Device, Sim
 from messaging.models import (
     Conversation,
     Direction,
@@ -19,6 +19,7 @@ from messaging.models import (
     ProviderApp,
     Status,
 )
+from messaging.routing import FAILING_AFTER, _segments_since
 
 THREAD_LIMIT = 200
 
@@ -186,3 +187,65 @@ def list_inbound_requests(*, source: str = "", outcome: str = "") -> QuerySet[In
 # The sources the phone and provider endpoints log under (listing them from the table would scan
 # the whole log on every page view).
 INBOUND_SOURCES = ("smssync", "msync", "twilio", "vonage", "africastalking", "agiletelecom")
+
+
+# --- routing ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PhoneLine:
+    """A phone SIM as routing sees it today. `used_today` is None for a phone with no SIM known
+    (its sends are not counted per SIM)."""
+
+    device: Device
+    slot: int | None
+    number: str
+    used_today: int | None
+    failures_in_a_row: int
+
+    @property
+    def is_failing(self) -> bool:
+        """Whether the pool tries this SIM last (its recent sends all failed)."""
+        return self.failures_in_a_row >= FAILING_AFTER
+
+    @property
+    def left_today(self) -> int | None:
+        """Segments the day's limit still allows (None: no limit, or nothing to count by)."""
+        limit = self.device.limit_per_day
+        if limit is None or self.used_today is None:
+            return None
+        return max(limit - self.used_today, 0)
+
+
+def list_phone_lines() -> list[PhoneLine]:
+    """Every SIM of an enabled phone, online or not, with the segments it was handed in the
+    last 24 hours counted as pool routing counts them (failed sends refunded); then enabled
+    phones with no SIM known. Two queries however many phones there are."""
+    since = timezone.now() - timedelta(days=1)
+    sims = (
+        Sim.objects.select_related("device")
+        .filter(device__enabled=True)
+        .annotate(used_today=_segments_since(since, refund_failed=True))
+        .order_by("device__name", "device_id", "slot")
+    )
+    lines = [
+        PhoneLine(
+            device=sim.device,
+            slot=sim.slot,
+            number=sim.number,
+            used_today=sim.used_today,
+            failures_in_a_row=sim.failures_in_a_row,
+        )
+        for sim in sims
+    ]
+    bare = Device.objects.filter(enabled=True, sims__isnull=True).order_by("name", "id")
+    lines.extend(
+        PhoneLine(device=d, slot=None, number="", used_today=None, failures_in_a_row=0)
+        for d in bare
+    )
+    return lines
+
+
+def list_sending_apps() -> list[ProviderApp]:
+    """Provider apps that are lines: enabled, with what their provider needs to send."""
+    return list(ProviderApp.objects.filter(enabled=True, can_send=True).order_by("name", "id"))

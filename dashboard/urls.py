@@ -12,6 +12,7 @@ from dashboard.views import (
     keys,
     logs,
     optouts,
+    routing,
     rules,
     users,
     webhooks,
@@ -71,6 +72,7 @@ urlpatterns = [
     path("apps/<str:app_id>/", apps.app_edit, name="app-edit"),
     path("apps/<str:app_id>/enabled/", apps.app_toggle, name="app-toggle"),
     path("apps/<str:app_id>/delete/", apps.app_delete, name="app-delete"),
+    path("routing/", routing.routing, name="routing"),
     path("webhooks/", webhooks.webhook_list, name="webhooks"),
     path("webhooks/new/", webhooks.webhook_create, name="webhook-create"),
     path(

@@ -133,7 +133,9 @@ def _whole(field: str, value: Any, low: int, high: int) -> int:
 def _app(value: Any) -> ProviderApp | None:
     if value is None or value == "":
         return None
-    app = ProviderApp.objects.filter(pk=value).first() if isinstance(value, str) else None
+    # A NUL in a lookup is an error on PostgreSQL (a 500), and no id is longer than the column.
+    is_id = isinstance(value, str) and "\x00" not in value and len(value) <= 40
+    app = ProviderApp.objects.filter(pk=value).first() if is_id else None
     if app is None:
         raise InvalidInput("fallback_app_id", f"There is no provider app {value!r}.")
     if not app.can_send:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from messaging import views
+from messaging import routing_views, views
 
 urlpatterns = [
     path("api/v1/messages", views.MessagesView.as_view(), name="messages"),
@@ -14,6 +14,7 @@ urlpatterns = [
         views.ConversationMessagesView.as_view(),
         name="conversation-messages",
     ),
+    path("api/v1/routing", routing_views.RoutingPolicyView.as_view(), name="routing-policy"),
     path("v1/sms/send", views.SimGateSendView.as_view(), name="simgate-send"),
     path("api/v1/send", views.MySMSGateSendView.as_view(), name="mysmsgate-send"),
 ]

@@ -15,6 +15,7 @@ register = template.Library()
 ADMIN_PAGES = (
     ("devices", "dashboard:devices", "Devices"),
     ("apps", "dashboard:apps", "Provider apps"),
+    ("routing", "dashboard:routing", "Routing"),
     ("webhooks", "dashboard:webhooks", "Webhooks"),
     ("rules", "dashboard:rules", "Rules"),
     ("logs", "dashboard:logs", "Logs"),

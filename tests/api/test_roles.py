@@ -48,6 +48,9 @@ CALLS = [
     Call("get", "/api/v1/apps/{app}", None, 200, 403),
     Call("patch", "/api/v1/apps/{app}", {"name": "renamed"}, 200, 403),
     Call("delete", "/api/v1/apps/{app}", None, 204, 403),
+    # The routing policy (messaging/routing_views.py; tests/messaging/test_routing_policy_api.py).
+    Call("get", "/api/v1/routing", None, 200, 403),
+    Call("put", "/api/v1/routing", {"max_attempts": 2}, 200, 403),
 ]
 
 

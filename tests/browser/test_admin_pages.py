@@ -112,6 +112,7 @@ def test_every_page_has_screenshots_at_both_widths(admin_page: Any, server_url: 
     for name, url in [
         ("home", "/"),
         ("devices", "/devices/"),
+        ("routing", "/routing/"),
         ("opt-outs", "/opt-outs/"),
         ("logs", "/logs/"),
         ("keys", "/keys/"),
@@ -129,7 +130,7 @@ def test_every_page_has_screenshots_at_both_widths(admin_page: Any, server_url: 
 
 
 def test_a_staff_login_cannot_open_admin_pages(staff_page: Any) -> None:
-    for url in ["/devices/", "/webhooks/", "/rules/", "/logs/", "/keys/", "/users/"]:
+    for url in ["/devices/", "/routing/", "/webhooks/", "/rules/", "/logs/", "/keys/", "/users/"]:
         response = staff_page.goto(url)
         assert response is not None and response.status == 403, url
         expect(staff_page.locator("h1")).to_contain_text("403")

@@ -110,6 +110,7 @@ def _realistic_data(server_url: str, admin_user: User, httpserver: HTTPServer) -
         "webhooks": "/webhooks/",
         "webhook": f"/webhooks/{endpoint.pk}/",
         "rules": "/rules/",
+        "routing": "/routing/",
         "rule-new": "/rules/new/",
         "rule": f"/rules/{rule.pk}/",
         "users": "/users/",

@@ -10,7 +10,15 @@ from django.test import Client
 pytestmark = pytest.mark.django_db
 
 STAFF_PAGES = ["/", "/inbox/", "/broadcasts/", "/opt-outs/"]
-ADMIN_PAGES = ["/logs/", "/keys/", "/users/", "/devices/", "/webhooks/", "/rules/"]
+ADMIN_PAGES = [
+    "/logs/",
+    "/keys/",
+    "/users/",
+    "/devices/",
+    "/webhooks/",
+    "/rules/",
+    "/routing/",
+]
 
 
 @pytest.mark.parametrize("url", STAFF_PAGES + ADMIN_PAGES)

@@ -36,12 +36,14 @@ POSTS = [
     "/rules/rule_nothere/delete/",
     "/users/new/",
     "/users/999/active/",
+    "/routing/",
 ]
 FIELDS = [
     "to", "body", "recipients", "phone", "name", "role", "sim1", "sim2", "url", "format",
     "events", "window", "from", "device_id", "keywords", "regex", "sender", "contains",
     "priority", "action_rows", "action-0-type", "action-0-value", "direction", "enabled",
-    "confirm", "username", "password", "email", "active",
+    "confirm", "username", "password", "email", "active", "fallback_app_id", "reroute_after",
+    "max_attempts", "quiet", "quiet_start", "quiet_end",
 ]  # fmt: skip
 
 
