@@ -53,8 +53,14 @@ def is_retryable(reason: str) -> bool:
 
 
 def _current_line(message: Message) -> tuple[str, str]:
+    """The message's line as a key for `lines_tried`, and in words. An SMS Gateway app phone is
+    tried as a whole: the app keeps the message id it failed and would not take it again for
+    its other SIM (docs/phones/sms-gateway-app.md)."""
+    slot = message.sim_slot
+    if message.device_id and message.device is not None and message.device.app_token_hash:
+        slot = None
     return (
-        line_key(message.device_id, message.sim_slot, message.app_id),
+        line_key(message.device_id, slot, message.app_id),
         describe_line(message.device_id, message.sim_slot, message.app_id),
     )
 

@@ -302,3 +302,19 @@ def test_with_nowhere_to_go_a_message_waits():
     assert reroute_waiting() == 0
     message.refresh_from_db()
     assert (message.status, message.device_id) == (Status.QUEUED, only.device_id)
+
+
+def test_an_app_phone_that_failed_is_not_tried_again_on_its_other_sim():
+    # The SMS Gateway app keeps the id of a message it failed: its other SIM would never send it.
+    app_phone = DeviceFactory(name="app phone", app_token_hash="x", limit_per_day=100)
+    SimFactory(device=app_phone, slot=1)
+    SimFactory(device=app_phone, slot=2)
+    other = phone("other", limit_per_day=10)
+    message = send_message(to=TO, body="Hi")
+    assert message.device_id == app_phone.pk
+    record_status(message_id=message.pk, status=Status.FAILED, reason="no service")
+    message.refresh_from_db()
+    assert (message.device_id, message.lines_tried) == (other.device_id, [app_phone.pk])
+    record_status(message_id=message.pk, status=Status.FAILED, reason="no service")
+    message.refresh_from_db()
+    assert (message.status, message.device_id) == (Status.FAILED, other.device_id)
