@@ -28,6 +28,7 @@ from messaging.models import (
     OptOut,
     Status,
 )
+from messaging.quiet import QuietHoursCheck
 from messaging.rerouting import reroute_failed
 from messaging.routing import (
     Route,
@@ -77,6 +78,8 @@ class _SendLookups:
 
     conversations: dict[str, Conversation]
     opted_out: set[str]
+    # Reads the policy at the first send that respects quiet hours, never otherwise.
+    quiet: QuietHoursCheck = field(default_factory=QuietHoursCheck)
     _pool: Route | None = None
     # The device (or the refusal) a bulk send names, read once for the whole list.
     _explicit: dict[tuple[str, int | None], Route | DomainError] = field(default_factory=dict)
@@ -112,6 +115,7 @@ def send_message(
     source: str = "api",
     allow_opted_out: bool = False,
     failover: bool = False,
+    respect_quiet_hours: bool = False,
 ) -> Message:
     """Validate, route and queue one outbound message (or schedule it for `send_at`).
 
@@ -133,6 +137,7 @@ def send_message(
     lookups = _SendLookups(
         conversations={phone: conversation} if conversation is not None else {},
         opted_out={phone} if opted_out else set(),
+        quiet=QuietHoursCheck(recipients=(phone,), send_at=send_at),
     )
     return _queue_message(
         phone=phone,
@@ -146,6 +151,7 @@ def send_message(
         source=source,
         allow_opted_out=allow_opted_out,
         failover=failover,
+        respect_quiet_hours=respect_quiet_hours,
         lookups=lookups,
     )
 
@@ -164,6 +170,7 @@ def _queue_message(
     allow_opted_out: bool,
     lookups: _SendLookups,
     failover: bool = False,
+    respect_quiet_hours: bool = False,
     announce: bool = True,
 ) -> Message:
     """Refuse or route, then write. Refusals come before any write, so the transaction below
@@ -180,6 +187,8 @@ def _queue_message(
         pool=lookups.pool_route,
         explicit=lookups.explicit_route,
     )
+    hold = lookups.quiet.hold(phone) if respect_quiet_hours else None
+    send_at = hold.until if hold is not None else send_at
     info = segment_info(body)
     now = timezone.now()
     with transaction.atomic(savepoint=False):
@@ -203,9 +212,8 @@ def _queue_message(
             pinned=bool(device_id or app_id) and not failover,
             routed_at=now,
         )
-        lookups.conversations[phone] = _save_queued(
-            message, status, _route_detail(route), conversation
-        )
+        detail = _route_detail(route) if hold is None else f"{hold.detail}; {_route_detail(route)}"
+        lookups.conversations[phone] = _save_queued(message, status, detail, conversation)
         message_queued.send(sender=Message, message=message)
         if announce:
             live.announce(message, "message.created")
@@ -341,6 +349,7 @@ def send_bulk(
     source: str = "api",
     allow_opted_out: bool = False,
     failover: bool = False,
+    respect_quiet_hours: bool = False,
 ) -> list[BulkResult]:
     """One message per recipient, in order; a refused recipient does not stop the others.
 
@@ -368,6 +377,7 @@ def send_bulk(
             for c in Conversation.objects.select_related("device", "app").filter(phone__in=phones)
         },
         opted_out=set(OptOut.objects.filter(phone__in=phones).values_list("phone", flat=True)),
+        quiet=QuietHoursCheck(recipients=phones, send_at=send_at),
     )
     results: list[BulkResult] = []
     with transaction.atomic():
@@ -389,6 +399,7 @@ def send_bulk(
                     allow_opted_out=allow_opted_out,
                     lookups=lookups,
                     failover=failover,
+                    respect_quiet_hours=respect_quiet_hours,
                     announce=False,
                 )
             except DomainError as exc:
