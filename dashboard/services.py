@@ -17,6 +17,7 @@ from messaging import services as messaging
 from messaging.conversations import mark_conversation_read
 from messaging.live import broadcast_inbox
 from messaging.models import OptOut
+from messaging.quiet import HeldSummary, summarize_holds
 from smsgate.errors import DomainError, InvalidInput
 from smsgate.phones import to_e164
 
@@ -47,6 +48,8 @@ class BroadcastPlan:
     invalid: list[dict[str, str]] = field(default_factory=list)
     opted_out: list[str] = field(default_factory=list)
     duplicates: int = 0
+    # Who quiet hours would hold if it were sent now (None: no quiet hours, or not respected).
+    quiet: HeldSummary | None = None
 
     @property
     def skipped(self) -> list[dict[str, str]]:
@@ -78,7 +81,7 @@ def parse_recipients(*, pasted: str = "", csv_text: str = "") -> list[str]:
     return entries
 
 
-def plan_broadcast(entries: list[str]) -> BroadcastPlan:
+def plan_broadcast(entries: list[str], *, respect_quiet_hours: bool = False) -> BroadcastPlan:
     if len(entries) > MAX_BROADCAST_ENTRIES:
         # Checked before parsing: each number costs a phonenumbers parse.
         raise InvalidInput(
@@ -104,14 +107,20 @@ def plan_broadcast(entries: list[str]) -> BroadcastPlan:
         raise InvalidInput(
             "recipients", f"At most {MAX_BROADCAST_RECIPIENTS} recipients per broadcast."
         )
+    if respect_quiet_hours:
+        plan.quiet = summarize_holds(plan.recipients)
     return plan
 
 
-def run_broadcast(*, entries: list[str], body: str, user: Any) -> Broadcast:
+def run_broadcast(
+    *, entries: list[str], body: str, user: Any, respect_quiet_hours: bool = True
+) -> Broadcast:
     """Send `body` to every recipient that is valid and not opted out, as one broadcast.
 
     The plan is made again here, so a number that opted out between preview and send is still
     left out; a recipient the messaging service refuses is recorded as skipped, not fatal.
+    Broadcasts respect quiet hours unless told not to: a recipient whose local time is in the
+    policy's window gets the message when it ends.
     """
     messaging.validate_body(body)
     plan = plan_broadcast(entries)
@@ -124,6 +133,7 @@ def run_broadcast(*, entries: list[str], body: str, user: Any) -> Broadcast:
             body=body,
             source="dashboard",
             metadata={"broadcast_id": broadcast.pk},
+            respect_quiet_hours=respect_quiet_hours,
         )
         refused = [
             {"to": r.to, "code": r.error.code, "message": r.error.message}

@@ -61,6 +61,17 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """true or false, and only those: DRF would also take "yes", "on", 1 or "0"."""
+
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
 MAX_METADATA_BYTES = 8 * 1024
 MAX_METADATA_DEPTH = 10
 
@@ -107,7 +118,9 @@ class SendSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
     metadata = MetadataField(required=False, allow_null=True)
     # A message sent to a named device may still move to another line (docs/routing.md).
-    failover = serializers.BooleanField(required=False)
+    failover = StrictBooleanField(required=False)
+    # Hold the message while the recipient's local time is in the policy's quiet hours.
+    respect_quiet_hours = StrictBooleanField(required=False)
 
 
 class MessageEventSerializer(serializers.ModelSerializer):

@@ -11,14 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from messaging import live
-from messaging.conversations import point_conversation_at
 from messaging.encoding import segment_info
 from messaging.models import (
     Conversation,
@@ -28,6 +27,8 @@ from messaging.models import (
     OptOut,
     Status,
 )
+from messaging.queued import save_queued
+from messaging.quiet import QuietHoursCheck
 from messaging.rerouting import reroute_failed
 from messaging.routing import (
     Route,
@@ -77,6 +78,8 @@ class _SendLookups:
 
     conversations: dict[str, Conversation]
     opted_out: set[str]
+    # Reads the policy at the first send that respects quiet hours, never otherwise.
+    quiet: QuietHoursCheck = field(default_factory=QuietHoursCheck)
     _pool: Route | None = None
     # The device (or the refusal) a bulk send names, read once for the whole list.
     _explicit: dict[tuple[str, int | None], Route | DomainError] = field(default_factory=dict)
@@ -112,6 +115,7 @@ def send_message(
     source: str = "api",
     allow_opted_out: bool = False,
     failover: bool = False,
+    respect_quiet_hours: bool = False,
 ) -> Message:
     """Validate, route and queue one outbound message (or schedule it for `send_at`).
 
@@ -133,6 +137,7 @@ def send_message(
     lookups = _SendLookups(
         conversations={phone: conversation} if conversation is not None else {},
         opted_out={phone} if opted_out else set(),
+        quiet=QuietHoursCheck(recipients=(phone,), send_at=send_at),
     )
     return _queue_message(
         phone=phone,
@@ -146,6 +151,7 @@ def send_message(
         source=source,
         allow_opted_out=allow_opted_out,
         failover=failover,
+        respect_quiet_hours=respect_quiet_hours,
         lookups=lookups,
     )
 
@@ -164,6 +170,7 @@ def _queue_message(
     allow_opted_out: bool,
     lookups: _SendLookups,
     failover: bool = False,
+    respect_quiet_hours: bool = False,
     announce: bool = True,
 ) -> Message:
     """Refuse or route, then write. Refusals come before any write, so the transaction below
@@ -180,6 +187,8 @@ def _queue_message(
         pool=lookups.pool_route,
         explicit=lookups.explicit_route,
     )
+    hold = lookups.quiet.hold(phone) if respect_quiet_hours else None
+    send_at = hold.until if hold is not None else send_at
     info = segment_info(body)
     now = timezone.now()
     with transaction.atomic(savepoint=False):
@@ -203,113 +212,12 @@ def _queue_message(
             pinned=bool(device_id or app_id) and not failover,
             routed_at=now,
         )
-        lookups.conversations[phone] = _save_queued(
-            message, status, _route_detail(route), conversation
-        )
+        detail = _route_detail(route) if hold is None else f"{hold.detail}; {_route_detail(route)}"
+        lookups.conversations[phone] = save_queued(message, status, detail, conversation)
         message_queued.send(sender=Message, message=message)
         if announce:
             live.announce(message, "message.created")
     return message
-
-
-_INSERT_SQL: dict[tuple[Any, bool], tuple[list[Any], str]] = {}
-
-
-def _compiled_insert(
-    model: Any, obj: Any, *, ignore_conflicts: bool = False
-) -> tuple[str, tuple[Any, ...]]:
-    """The INSERT of one new row as SQL and parameters (ON CONFLICT DO NOTHING RETURNING pk when
-    `ignore_conflicts`). The SQL is built once per model: Django's insert compiler, run three
-    times per recipient, cost more than the statement it built. The values are prepared as
-    that compiler prepares them (pre_save, then get_db_prep_save)."""
-    from django.db.models import AutoField
-
-    key = (model, ignore_conflicts)
-    if key not in _INSERT_SQL:
-        quote = connection.ops.quote_name
-        table = quote(model._meta.db_table)
-        fields = [f for f in model._meta.concrete_fields if not isinstance(f, AutoField)]
-        sql = (
-            f"INSERT INTO {table} ({', '.join(quote(f.column) for f in fields)})"  # noqa: S608
-            f" VALUES ({', '.join(['%s'] * len(fields))})"
-        )
-        if ignore_conflicts:
-            sql += f" ON CONFLICT DO NOTHING RETURNING {table}.{quote(model._meta.pk.column)}"
-        _INSERT_SQL[key] = (fields, sql)
-    fields, sql = _INSERT_SQL[key]
-    obj._prepare_related_fields_for_save(operation_name="save")
-    params = tuple(f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields)
-    return sql, params
-
-
-def _conversation_line(message: Message) -> dict[str, Any]:
-    if not message.device_id and not message.app_id:
-        return {}
-    return {"device_id": message.device_id, "sim_slot": message.sim_slot, "app_id": message.app_id}
-
-
-def _save_queued(
-    message: Message, status: str, detail: str, conversation: Conversation | None
-) -> Conversation:
-    """Write a new outbound message, its first event and its conversation's upsert.
-
-    On PostgreSQL the three writes are one statement (the message and the event as
-    data-modifying WITH parts of the conversation's INSERT or UPDATE): a send is a third of the
-    round trips it was, and a bulk send one statement per recipient instead of three. The
-    foreign keys between them are checked at commit, so the order within the statement does not
-    matter. Other databases take the three statements.
-    """
-    event = MessageEvent(message=message, status=status, at=timezone.now(), detail=detail)
-    if connection.vendor != "postgresql":
-        message.save(force_insert=True)
-        event.save(force_insert=True)
-        return point_conversation_at(message, conversation)
-    from django.db.models.sql import UpdateQuery
-
-    message_sql, message_params = _compiled_insert(Message, message)
-    event_sql, event_params = _compiled_insert(MessageEvent, event)
-    created: Conversation | None = None
-    if conversation is not None:
-        update = cast(
-            UpdateQuery, Conversation.objects.filter(pk=conversation.pk).query.chain(UpdateQuery)
-        )
-        update.add_update_values(
-            {
-                "last_message_id": message.pk,
-                "updated_at": timezone.now(),
-                **_conversation_line(message),
-            }
-        )
-        final_sql, final_params = update.get_compiler(connection=connection).as_sql()
-    else:
-        assert message.conversation_id
-        created = Conversation(
-            id=message.conversation_id,
-            phone=message.contact,
-            last_message_id=message.pk,
-            unread=0,
-            **_conversation_line(message),
-        )
-        final_sql, final_params = _compiled_insert(Conversation, created, ignore_conflicts=True)
-    sql = f"WITH m AS ({message_sql}), e AS ({event_sql}) {final_sql}"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, (*message_params, *event_params, *final_params))
-        inserted = bool(cursor.fetchall()) if created is not None else True
-    for obj in (message, event):
-        obj._state.adding = False
-        obj._state.db = connection.alias
-    if conversation is not None:
-        return conversation
-    assert created is not None
-    if inserted:
-        created._state.adding = False
-        created._state.db = connection.alias
-        return created
-    # Another request created this contact's conversation first.
-    existing = Conversation.objects.get(phone=message.contact)
-    Message.objects.filter(pk=message.pk).update(conversation=existing)
-    message.conversation = existing
-    return point_conversation_at(message, existing)
 
 
 def _route_detail(route: Route) -> str:
@@ -341,6 +249,7 @@ def send_bulk(
     source: str = "api",
     allow_opted_out: bool = False,
     failover: bool = False,
+    respect_quiet_hours: bool = False,
 ) -> list[BulkResult]:
     """One message per recipient, in order; a refused recipient does not stop the others.
 
@@ -368,6 +277,7 @@ def send_bulk(
             for c in Conversation.objects.select_related("device", "app").filter(phone__in=phones)
         },
         opted_out=set(OptOut.objects.filter(phone__in=phones).values_list("phone", flat=True)),
+        quiet=QuietHoursCheck(recipients=phones, send_at=send_at),
     )
     results: list[BulkResult] = []
     with transaction.atomic():
@@ -389,6 +299,7 @@ def send_bulk(
                     allow_opted_out=allow_opted_out,
                     lookups=lookups,
                     failover=failover,
+                    respect_quiet_hours=respect_quiet_hours,
                     announce=False,
                 )
             except DomainError as exc:

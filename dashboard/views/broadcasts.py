@@ -37,23 +37,35 @@ def _entries(request: HttpRequest) -> list[str]:
     return services.parse_recipients(pasted=pasted, csv_text=csv_text)
 
 
+def _respects_quiet_hours(request: HttpRequest) -> bool:
+    """On unless the form says otherwise. The form sends a hidden "0" before the checkbox's
+    "1" (the last value wins), since an unticked checkbox sends nothing at all."""
+    return request.POST.get("respect_quiet_hours", "1") != "0"
+
+
 @staff_required
 @require_http_methods(["GET", "POST"])
 def broadcasts(request: HttpRequest) -> HttpResponse:
     """GET: the form and past broadcasts. POST: preview (default) or send (`confirm`)."""
-    context: dict[str, object] = {"recent": Broadcast.objects.all()[:20]}
+    context: dict[str, object] = {"recent": Broadcast.objects.all()[:20], "respect_quiet": True}
     status = 200
     if request.method == "POST":
         body = request.POST.get("body", "")
-        context["body"] = body
+        respect_quiet = _respects_quiet_hours(request)
+        context.update(body=body, respect_quiet=respect_quiet)
         try:
             entries = _entries(request)
             if not entries:
                 raise InvalidInput("recipients", "Paste at least one number or upload a CSV.")
             if request.POST.get("confirm"):
-                broadcast = services.run_broadcast(entries=entries, body=body, user=request.user)
+                broadcast = services.run_broadcast(
+                    entries=entries,
+                    body=body,
+                    user=request.user,
+                    respect_quiet_hours=respect_quiet,
+                )
                 return redirect("dashboard:broadcast", broadcast_id=broadcast.pk)
-            context["plan"] = services.plan_broadcast(entries)
+            context["plan"] = services.plan_broadcast(entries, respect_quiet_hours=respect_quiet)
             # Every entry (an uploaded file's too) goes back into the form, so sending plans
             # again from the same list and records who was left out.
             context["recipients_text"] = "\n".join(entries)

@@ -1,0 +1,111 @@
+"""Writing a new outbound message: the message, its first event and its conversation's upsert,
+in one statement on PostgreSQL (messaging.services decides what to write; this writes it)."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from django.db import connection
+from django.utils import timezone
+
+from messaging.conversations import point_conversation_at
+from messaging.models import Conversation, Message, MessageEvent
+
+_INSERT_SQL: dict[tuple[Any, bool], tuple[list[Any], str]] = {}
+
+
+def _compiled_insert(
+    model: Any, obj: Any, *, ignore_conflicts: bool = False
+) -> tuple[str, tuple[Any, ...]]:
+    """The INSERT of one new row as SQL and parameters (ON CONFLICT DO NOTHING RETURNING pk when
+    `ignore_conflicts`). The SQL is built once per model: Django's insert compiler, run three
+    times per recipient, cost more than the statement it built. The values are prepared as
+    that compiler prepares them (pre_save, then get_db_prep_save)."""
+    from django.db.models import AutoField
+
+    key = (model, ignore_conflicts)
+    if key not in _INSERT_SQL:
+        quote = connection.ops.quote_name
+        table = quote(model._meta.db_table)
+        fields = [f for f in model._meta.concrete_fields if not isinstance(f, AutoField)]
+        sql = (
+            f"INSERT INTO {table} ({', '.join(quote(f.column) for f in fields)})"  # noqa: S608
+            f" VALUES ({', '.join(['%s'] * len(fields))})"
+        )
+        if ignore_conflicts:
+            sql += f" ON CONFLICT DO NOTHING RETURNING {table}.{quote(model._meta.pk.column)}"
+        _INSERT_SQL[key] = (fields, sql)
+    fields, sql = _INSERT_SQL[key]
+    obj._prepare_related_fields_for_save(operation_name="save")
+    params = tuple(f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields)
+    return sql, params
+
+
+def _conversation_line(message: Message) -> dict[str, Any]:
+    if not message.device_id and not message.app_id:
+        return {}
+    return {"device_id": message.device_id, "sim_slot": message.sim_slot, "app_id": message.app_id}
+
+
+def save_queued(
+    message: Message, status: str, detail: str, conversation: Conversation | None
+) -> Conversation:
+    """Write a new outbound message, its first event and its conversation's upsert.
+
+    On PostgreSQL the three writes are one statement (the message and the event as
+    data-modifying WITH parts of the conversation's INSERT or UPDATE): a send is a third of the
+    round trips it was, and a bulk send one statement per recipient instead of three. The
+    foreign keys between them are checked at commit, so the order within the statement does not
+    matter. Other databases take the three statements.
+    """
+    event = MessageEvent(message=message, status=status, at=timezone.now(), detail=detail)
+    if connection.vendor != "postgresql":
+        message.save(force_insert=True)
+        event.save(force_insert=True)
+        return point_conversation_at(message, conversation)
+    from django.db.models.sql import UpdateQuery
+
+    message_sql, message_params = _compiled_insert(Message, message)
+    event_sql, event_params = _compiled_insert(MessageEvent, event)
+    created: Conversation | None = None
+    if conversation is not None:
+        update = cast(
+            UpdateQuery, Conversation.objects.filter(pk=conversation.pk).query.chain(UpdateQuery)
+        )
+        update.add_update_values(
+            {
+                "last_message_id": message.pk,
+                "updated_at": timezone.now(),
+                **_conversation_line(message),
+            }
+        )
+        final_sql, final_params = update.get_compiler(connection=connection).as_sql()
+    else:
+        assert message.conversation_id
+        created = Conversation(
+            id=message.conversation_id,
+            phone=message.contact,
+            last_message_id=message.pk,
+            unread=0,
+            **_conversation_line(message),
+        )
+        final_sql, final_params = _compiled_insert(Conversation, created, ignore_conflicts=True)
+    sql = f"WITH m AS ({message_sql}), e AS ({event_sql}) {final_sql}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, (*message_params, *event_params, *final_params))
+        inserted = bool(cursor.fetchall()) if created is not None else True
+    for obj in (message, event):
+        obj._state.adding = False
+        obj._state.db = connection.alias
+    if conversation is not None:
+        return conversation
+    assert created is not None
+    if inserted:
+        created._state.adding = False
+        created._state.db = connection.alias
+        return created
+    # Another request created this contact's conversation first.
+    existing = Conversation.objects.get(phone=message.contact)
+    Message.objects.filter(pk=message.pk).update(conversation=existing)
+    message.conversation = existing
+    return point_conversation_at(message, existing)
