@@ -318,3 +318,28 @@ def test_an_app_phone_that_failed_is_not_tried_again_on_its_other_sim():
     record_status(message_id=message.pk, status=Status.FAILED, reason="no service")
     message.refresh_from_db()
     assert (message.status, message.device_id) == (Status.FAILED, other.device_id)
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_failover_must_be_a_json_boolean(admin_client, value):
+    response = admin_client.post(
+        "/api/v1/messages", {"to": TO, "body": "Hi", "failover": value}, format="json"
+    )
+    assert response.status_code == 400
+    assert "failover" in response.json()["error"]["fields"]
+    assert not Message.objects.exists()
+
+
+def test_the_api_pins_a_named_device_unless_failover(admin_client):
+    sim = phone("named")
+    pinned = admin_client.post(
+        "/api/v1/messages", {"to": TO, "body": "Hi", "device_id": sim.device_id}, format="json"
+    )
+    free = admin_client.post(
+        "/api/v1/messages",
+        {"to": TO, "body": "Hi", "device_id": sim.device_id, "failover": True},
+        format="json",
+    )
+    assert (pinned.status_code, free.status_code) == (202, 202)
+    assert Message.objects.get(pk=pinned.json()["id"]).pinned
+    assert not Message.objects.get(pk=free.json()["id"]).pinned
