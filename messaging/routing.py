@@ -170,6 +170,7 @@ class SimLine:
     day_left: int | None
     hour_left: int | None
     minute_left: int | None
+    backlog: int = 0  # segments queued on this SIM, not handed to the phone yet
 
     @property
     def paced_out(self) -> bool:
@@ -181,13 +182,17 @@ class SimLine:
 
     def rank(self) -> tuple[Any, ...]:
         """Best first: budget in every window, healthy, most left today, this hour, this
-        minute; the least recently seen phone, then device id and slot on ties."""
-        most = [_UNLIMITED if left is None else left for left in self._windows()]
+        minute once its backlog is served, the smaller backlog; the least recently seen phone,
+        then device id and slot on ties. The backlog (segments queued on the SIM, not yet
+        handed out) counts because a phone that went silent uses no budget: without it, the
+        pool would pour everything onto it until it is marked offline."""
+        most = [_UNLIMITED if left is None else left - self.backlog for left in self._windows()]
         seen = self.sim.device.last_seen_at
         return (
             self.paced_out,
             self.failing,
             *(-left for left in most),
+            self.backlog,
             seen is not None,
             seen or 0,
             self.sim.device_id,
@@ -221,6 +226,18 @@ def sims_by_budget(*, exclude: Collection[str] = (), device_id: str | None = Non
             "device__limit_per_minute",
             _segments_since(now - timedelta(minutes=1), refund_failed=False),
         ),
+        backlog=Coalesce(
+            Subquery(
+                Message.objects.filter(
+                    device_id=OuterRef("device_id"), sim_slot=OuterRef("slot"), status=Status.QUEUED
+                )
+                .order_by()
+                .values("device_id")
+                .annotate(n=Sum("segments"))
+                .values("n")
+            ),
+            0,
+        ),
     )
     lines = [
         SimLine(
@@ -228,6 +245,7 @@ def sims_by_budget(*, exclude: Collection[str] = (), device_id: str | None = Non
             day_left=_limited(getattr(sim, "day_left", None)),
             hour_left=_limited(getattr(sim, "hour_left", None)),
             minute_left=_limited(getattr(sim, "minute_left", None)),
+            backlog=int(getattr(sim, "backlog", 0)),
         )
         for sim in sims
     ]

@@ -343,3 +343,16 @@ def test_the_api_pins_a_named_device_unless_failover(admin_client):
     assert (pinned.status_code, free.status_code) == (202, 202)
     assert Message.objects.get(pk=pinned.json()["id"]).pinned
     assert not Message.objects.get(pk=free.json()["id"]).pinned
+
+
+def test_a_phone_that_went_silent_does_not_draw_every_new_message():
+    # Still online (not marked offline yet) but taking nothing: its queue counts against it.
+    silent = phone("silent", limit_per_day=100)
+    busy = phone("busy", limit_per_day=100)
+    used(busy, 10)
+    first = send_message(to=TO, body="one", sim_slot=None)
+    assert first.device_id == silent.device_id
+    routed = [send_message(to=f"+25472200{i:04d}", body="x").device_id for i in range(20)]
+    # 10 more on the silent phone evens the two out; then they take turns.
+    assert routed[:9] == [silent.device_id] * 9
+    assert routed.count(busy.device_id) >= 5
