@@ -212,12 +212,13 @@ def test_a_phone_that_stops_answering_mid_load_loses_and_repeats_nothing(
     )
     assert app["can_send"] is True
     # The saved policy, as an admin sets it (every process reads it per decision).
-    stack.manage(
-        "shell",
-        "-c",
-        "from messaging.policy import update_policy; "
-        f"update_policy(fallback_app_id={app['id']!r}, reroute_after={REROUTE_AFTER})",
+    policy = stack.api(
+        web,
+        "PUT",
+        "/api/v1/routing",
+        {"fallback_app_id": app["id"], "reroute_after": REROUTE_AFTER},
     )
+    assert policy["fallback_app_id"] == app["id"] and policy["max_attempts"] == 3, policy
     limits = {"per_minute": PER_MINUTE}
     phone_a = stack.phone(web, number="+15550100001", limits=limits)
     phone_b = stack.phone(web, number="+15550100002", limits=limits)
