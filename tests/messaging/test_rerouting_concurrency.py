@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import cast
 
 import pytest
 from django.db import connection
@@ -55,12 +56,15 @@ def queue_messages(phones: list[PairedDevice]) -> dict[str, str | None]:
     queued: dict[str, str | None] = {}
     for phone in phones:
         for _ in range(PER_PHONE):
-            message = OutboundMessageFactory(device=phone.device, sim_slot=1, routed_at=now)
+            message = cast(
+                Message, OutboundMessageFactory(device=phone.device, sim_slot=1, routed_at=now)
+            )
             queued[message.pk] = phone.device.pk
     # Older, so the sweeps reach them first, while the polls are claiming them from the pool.
     earlier = now - timedelta(minutes=1)
     while len(queued) < TOTAL:
-        queued[OutboundMessageFactory(device=None, routed_at=earlier).pk] = None
+        message = cast(Message, OutboundMessageFactory(device=None, routed_at=earlier))
+        queued[message.pk] = None
     return queued
 
 

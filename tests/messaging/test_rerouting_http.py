@@ -7,7 +7,7 @@ carry them."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
@@ -46,8 +46,11 @@ MSYNC_FAILURE = "RESULT_ERROR_NO_SERVICE"
 class Phone(Protocol):
     """A simulated phone: it polls for messages and reports what became of them."""
 
-    device_id: str
-    failure: str
+    @property
+    def device_id(self) -> str: ...
+
+    @property
+    def failure(self) -> str: ...  # the retryable reason this door reports
 
     def poll(self) -> list[str]: ...
 
@@ -118,7 +121,7 @@ def msync_phone(limit_per_day: int) -> MSyncPhone:
     return MSyncPhone(MSync(paired_device(sims=1, limit_per_day=limit_per_day)))
 
 
-DOORS = {"app": app_door_phone, "msync": msync_phone}
+DOORS: dict[str, Callable[[int], Phone]] = {"app": app_door_phone, "msync": msync_phone}
 
 
 @dataclass
