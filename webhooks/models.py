@@ -81,7 +81,8 @@ class Event(models.Model):
     the transaction of the change, so every retry and every format renders the same facts).
 
     One event per (message, type): the automation `forward` action and the subscriptions of
-    the same inbound message share it, so an endpoint gets it once.
+    the same inbound message share it, so an endpoint gets it once. Except `sms.rerouted`: a
+    message may move more than once (phone → phone → fallback app), one event per move.
     """
 
     id = models.CharField(primary_key=True, max_length=40, default=new_evt_id, editable=False)
@@ -97,7 +98,7 @@ class Event(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["message", "type"],
-                condition=models.Q(message__isnull=False),
+                condition=models.Q(message__isnull=False) & ~models.Q(type="sms.rerouted"),
                 name="webhook_event_unique_per_message",
             )
         ]

@@ -304,6 +304,24 @@ def test_with_nowhere_to_go_a_message_waits():
     assert (message.status, message.device_id) == (Status.QUEUED, only.device_id)
 
 
+def test_messages_an_online_phone_will_take_never_hold_up_stranded_ones(monkeypatch):
+    # The sweep's batch holds only messages on lines that will not take them: older messages
+    # waiting for a slow but online phone used to fill it and strand the rest.
+    monkeypatch.setattr("messaging.rerouting.SWEEP_BATCH", 3)
+    update_policy(reroute_after=30)
+    slow = phone("slow")
+    gone = phone("gone")
+    for _ in range(3):
+        waited(send_message(to=TO, body="Hi", device_id=slow.device_id, failover=True), 3600)
+    stranded = send_message(to=TO, body="Hi", device_id=gone.device_id, failover=True)
+    gone.device.__class__.objects.filter(pk=gone.device_id).update(online=False)
+    waited(stranded, 60)
+
+    assert reroute_waiting() == 1
+    stranded.refresh_from_db()
+    assert stranded.device_id == slow.device_id
+
+
 def test_an_app_phone_that_failed_is_not_tried_again_on_its_other_sim():
     # The SMS Gateway app keeps the id of a message it failed: its other SIM would never send it.
     app_phone = DeviceFactory(name="app phone", app_token_hash="x", limit_per_day=100)
