@@ -162,7 +162,13 @@ def _claim_portable(ids: list[str], *, force: bool, now: datetime) -> list[Claim
     CTEs (SQLite, which serialises writes anyway)."""
     leases = _leases(now)
     claims = []
-    for row in Delivery.objects.select_related("endpoint", "event").filter(pk__in=ids):
+    # Rows not due or leased are left out at once; the conditional update below checks again.
+    due = (
+        Delivery.objects.select_related("endpoint", "event")
+        .filter(pk__in=ids, status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+    )
+    for row in due:
         if not row.endpoint.enabled and not force:
             continue
         lease = leases[row.endpoint.format]
