@@ -54,6 +54,7 @@ def main() -> int:
     import django
 
     django.setup()
+    from django.conf import settings as django_settings
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -132,7 +133,7 @@ def main() -> int:
             assert r.status_code == 200, r.content
 
         deliveries: list[str] = []
-        size = int(os.environ.get("SMSGATE_WEBHOOKS_BATCH_SIZE", "20"))
+        size = int(django_settings.SMSGATE_WEBHOOKS_BATCH_SIZE)
         if args.what.startswith("deliver"):
             from webhooks.models import Delivery
 

@@ -82,8 +82,15 @@ class Handler(BaseHTTPRequestHandler):
         self._answer(200, b"{}")
 
 
+class Server(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: a burst of new connections (a worker's
+    # threads opening theirs at once) overflows it and waits for SYN retransmits (1 s, 3 s).
+    # Real servers listen with hundreds (nginx 511, uvicorn 2048).
+    request_queue_size = 512
+
+
 def main() -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
+    server = Server(("127.0.0.1", int(sys.argv[1])), Handler)
     server.daemon_threads = True
     server.serve_forever()
 
