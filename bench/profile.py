@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Where the time goes: `python bench/profile.py [smssync|msync|send|bulk|poll|deliver] [-n N]`.
+"""Where the time goes: `python bench/profile.py [smssync|msync|send|bulk|poll|deliver|deliver-batch] [-n N]`.
 
 Runs the same requests as bench/run.py in this one process (Django's test client, same
 PostgreSQL/Redis bench databases, reset first), prints the SQL queries per request and a
 pyinstrument profile of N requests. Webhook deliveries are profiled by running the Celery task
-body in process against a local receiver.
+body in process against a local receiver: one delivery per task (`deliver`), or a batch of
+SMSGATE_WEBHOOKS_BATCH_SIZE per task as webhooks/publish.py publishes them (`deliver-batch`,
+N batches).
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from bench.cpu import CpuMeter, server_groups  # noqa: E402
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["smssync", "msync", "send", "bulk", "poll", "deliver"])
+    parser.add_argument(
+        "what", choices=["smssync", "msync", "send", "bulk", "poll", "deliver", "deliver-batch"]
+    )
     parser.add_argument("-n", type=int, default=200)
     parser.add_argument("--database-url", default=bench.DEFAULT_DATABASE_URL)
     parser.add_argument("--redis-url", default=bench.DEFAULT_REDIS_URL)
@@ -50,6 +54,7 @@ def main() -> int:
     import django
 
     django.setup()
+    from django.conf import settings as django_settings
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -57,7 +62,7 @@ def main() -> int:
 
     receiver = None
     port = bench.free_port()
-    if args.what == "deliver":
+    if args.what.startswith("deliver"):
         receiver = subprocess.Popen([sys.executable, "-m", "bench.receiver", str(port)], cwd=ROOT)
         bench.wait_http(port, "/stats")
     try:
@@ -128,10 +133,14 @@ def main() -> int:
             assert r.status_code == 200, r.content
 
         deliveries: list[str] = []
-        if args.what == "deliver":
+        size = int(django_settings.SMSGATE_WEBHOOKS_BATCH_SIZE)
+        if args.what.startswith("deliver"):
             from webhooks.models import Delivery
 
-            for i in range(args.n):
+            # One SMSSync message makes a delivery per endpoint (2); the batch mode needs a
+            # batch of fresh deliveries per task run, plus the two warm-up runs.
+            messages = args.n if args.what == "deliver" else (args.n + 2) * size // 2 + 1
+            for i in range(messages):
                 smssync(i)
             deliveries = list(Delivery.objects.values_list("pk", flat=True))
 
@@ -140,6 +149,13 @@ def main() -> int:
 
             deliver_webhook.run(deliveries[i % len(deliveries)])
 
+        def deliver_batch(i: int) -> None:
+            from webhooks.tasks import deliver_webhooks
+
+            # The warm-up runs (10_000, 10_001) take the last batches.
+            n = i if i < args.n else args.n + i - 10_000
+            deliver_webhooks.run(deliveries[n * size : (n + 1) * size])
+
         action = {
             "smssync": smssync,
             "msync": msync,
@@ -147,6 +163,7 @@ def main() -> int:
             "bulk": bulk,
             "poll": poll,
             "deliver": deliver,
+            "deliver-batch": deliver_batch,
         }[args.what]
         action(10_000)  # warm: imports, caches, first connection
         with CaptureQueriesContext(connection) as queries:

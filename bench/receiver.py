@@ -1,4 +1,5 @@
 """A small fast webhook receiver for the benchmark: answers 200 at once and remembers what came.
+Paths under `/slow` answer after SLOW_SECONDS instead (a slow receiver, within the timeout).
 
 `python -m bench.receiver PORT` serves every path; `GET /stats` returns the counts per path and,
 for bodies carrying a `lat|<seq>|<sent at>` marker, the seconds from that send time to arrival
@@ -21,6 +22,9 @@ _lock = threading.Lock()
 _counts: dict[str, int] = defaultdict(int)
 _latency: dict[str, dict[int, float]] = defaultdict(dict)
 _last_at: list[float] = [0.0]
+# The last arrival on a path not under /slow: when the fast receivers got their last request.
+_fast_last_at: list[float] = [0.0]
+SLOW_SECONDS = 1.0
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -53,24 +57,40 @@ class Handler(BaseHTTPRequestHandler):
         with _lock:
             _counts[self.path] += 1
             _last_at[0] = now
+            if not self.path.startswith("/slow"):
+                _fast_last_at[0] = now
             if found:
                 # The first arrival counts; a retry of the same event is not a new latency.
                 _latency[self.path].setdefault(int(found.group(1)), now - float(found.group(2)))
+        if self.path.startswith("/slow"):
+            time.sleep(SLOW_SECONDS)
         self._answer(200, b"{}")
 
     def do_GET(self) -> None:
         if self.path.startswith("/stats"):
             with _lock:
                 body = json.dumps(
-                    {"counts": dict(_counts), "latency": _latency, "last_at": _last_at[0]}
+                    {
+                        "counts": dict(_counts),
+                        "latency": _latency,
+                        "last_at": _last_at[0],
+                        "fast_last_at": _fast_last_at[0],
+                    }
                 ).encode()
             self._answer(200, body)
             return
         self._answer(200, b"{}")
 
 
+class Server(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: a burst of new connections (a worker's
+    # threads opening theirs at once) overflows it and waits for SYN retransmits (1 s, 3 s).
+    # Real servers listen with hundreds (nginx 511, uvicorn 2048).
+    request_queue_size = 512
+
+
 def main() -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
+    server = Server(("127.0.0.1", int(sys.argv[1])), Handler)
     server.daemon_threads = True
     server.serve_forever()
 

@@ -40,7 +40,7 @@ if sys.path and Path(sys.path[0]).resolve() == ROOT / "bench":
     sys.path[0] = str(ROOT)
 VENV = ROOT / ".venv"
 
-from bench import app_phones  # noqa: E402
+from bench import app_phones, fanout  # noqa: E402
 from bench.cpu import CpuMeter, Snapshot, server_groups  # noqa: E402
 from bench.load import Load, Request, hammer, percentile, row  # noqa: E402
 
@@ -355,9 +355,8 @@ def celery_noop_rate(count: int, redis_url: str) -> float:
 def fan_out_rate(count: int, endpoint_id: str, receiver_port: int) -> tuple[float, int]:
     from django.utils import timezone
 
-    from smsgate.celery import app
     from webhooks.models import Delivery, Endpoint, Event, EventType
-    from webhooks.tasks import deliver_webhook
+    from webhooks.publish import publish
 
     endpoint = Endpoint.objects.get(pk=endpoint_id)
     now = timezone.now()
@@ -378,9 +377,8 @@ def fan_out_rate(count: int, endpoint_id: str, receiver_port: int) -> tuple[floa
     # device.online events of the bench's own phones may have reached this endpoint already.
     base = int(receiver_stats(receiver_port)["counts"].get("/hook/fan", 0))
     start_wall = time.time()
-    with app.producer_or_acquire() as producer:
-        for d in deliveries:
-            deliver_webhook.apply_async((d.pk,), producer=producer)
+    # Published as the outbox and the sweep publish: batches of SMSGATE_WEBHOOKS_BATCH_SIZE.
+    publish([d.pk for d in deliveries])
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         stats = receiver_stats(receiver_port)
@@ -759,6 +757,10 @@ def measure(
     before = meter.snapshot()
     fan, fan_missing = fan_out_rate(fan_count, fx.fan_endpoint, receiver_port)
     costed("webhook_fanout", before, fan_count)
+    step(f"webhook fan-out beside a slow receiver ({fan_count} events)")
+    slow_fan, slow_missing = fanout.fan_out_beside_slow_rate(
+        fan_count, fx.fan_endpoint, receiver_port, receiver_stats
+    )
 
     web_pids = children(gunicorn_pid)
     celery_pids = [celery_pid, *children(celery_pid)]
@@ -801,6 +803,17 @@ def measure(
     results["webhook_fanout"] = row(
         fan, "deliveries/s", "celery_noop", noop, 1.0, events=fan_count, missing=fan_missing
     )
+    results["webhook_fanout_slow"] = row(
+        slow_fan,
+        "deliveries/s",
+        "webhook_fanout",
+        fan,
+        None,
+        events=fan_count,
+        missing=slow_missing,
+        slow_every=fanout.SLOW_EVERY,
+        slow_seconds=fanout.SLOW_SECONDS,
+    )
     results["web_worker_rss"] = row(web_rss, "MB", None, None, 150.0, higher_is_better=False)
     results["celery_worker_rss"] = row(celery_rss, "MB", None, None, None)
     for key, spent in cpu.items():
@@ -830,6 +843,7 @@ LABELS = {
     "webhook_latency_sustained": "inbound → webhook, sustained rate",
     "celery_noop": "Celery no-op tasks (baseline)",
     "webhook_fanout": "webhook fan-out",
+    "webhook_fanout_slow": "fan-out, 1 in 10 to a 1 s receiver",
     "web_worker_rss": "peak RSS, web worker",
     "celery_worker_rss": "peak RSS, Celery worker",
     **app_phones.LABELS,

@@ -17,6 +17,11 @@ Every request to a URL someone else chose goes through `send`, which:
   The host is still resolved and checked on every request, and a kept connection is reused
   only when that fresh check picks the same address. Pools are per thread (and dropped in a
   forked child), never keep cookies, and a connection idle for a second is not reused.
+
+Requests made side by side (a batch of webhook deliveries) run on `side_by_side`, one
+process-wide pool of threads: each thread keeps its own sessions, so a receiver's connections
+stay open from one batch to the next, and each request keeps its own timeout, so a slow
+receiver holds one thread, not the others.
 """
 
 from __future__ import annotations
@@ -27,10 +32,11 @@ import socket
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from http.cookiejar import DefaultCookiePolicy
 from importlib import metadata
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -38,9 +44,17 @@ from django.conf import settings
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
-__all__ = ["OutboundError", "UnresolvableHost", "UnsafeDestination", "check_destination", "send"]
+__all__ = [
+    "OutboundError",
+    "UnresolvableHost",
+    "UnsafeDestination",
+    "check_destination",
+    "send",
+    "side_by_side",
+]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_T = TypeVar("_T")
 
 # Bodies are read for excerpts and small JSON answers; a receiver cannot make us buffer more.
 MAX_RESPONSE_BYTES = 1024 * 1024
@@ -277,10 +291,17 @@ class _Sessions(threading.local):
 _sessions = _Sessions()
 
 
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
 def _forget_sessions() -> None:
-    # A forked child (a Celery prefork worker) must not share its parent's sockets.
-    global _sessions
+    # A forked child (a Celery prefork worker) must not share its parent's sockets, and
+    # inherits none of its threads: the pool starts afresh there.
+    global _sessions, _pool, _pool_lock
     _sessions = _Sessions()
+    _pool = None
+    _pool_lock = threading.Lock()
 
 
 os.register_at_fork(after_in_child=_forget_sessions)
@@ -372,6 +393,22 @@ def send(
         _keep(key, session)
         return response
     raise OutboundError("No address to connect to.")  # unreachable: _resolve returns some
+
+
+def side_by_side(work: Callable[[], _T]) -> Future[_T]:
+    """Run `work` (which makes its requests with `send`) on the shared pool of
+    `SMSGATE_WEBHOOKS_CONCURRENCY` threads. The threads live as long as the process, so the
+    sessions each keeps stay warm across batches. `work` must not touch the database: a pool
+    thread would open a connection of its own and keep it."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(
+                max_workers=max(1, int(settings.SMSGATE_WEBHOOKS_CONCURRENCY)),
+                thread_name_prefix="smsgate-http",
+            )
+        pool = _pool
+    return pool.submit(work)
 
 
 def _never_connected(exc: requests.ConnectionError) -> bool:

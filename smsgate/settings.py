@@ -331,6 +331,18 @@ SMSGATE_WEBHOOKS_RETRY_SCHEDULE: list[int] = env.list(
 # within timeout + 15 s lease margin + the interval.
 SMSGATE_WEBHOOKS_SWEEP_INTERVAL: int = env.int("SMSGATE_WEBHOOKS_SWEEP_INTERVAL", default=10)
 SMSGATE_WEBHOOKS_SWEEP_GRACE: int = env.int("SMSGATE_WEBHOOKS_SWEEP_GRACE", default=60)
+# Batched delivery (docs/performance.md#webhook-delivery-in-batches): deliveries carried by one
+# broker message, claimed and recorded together, and requests a worker process makes at once.
+# As many threads as a batch has deliveries, so every request of a batch starts at once and a
+# slow receiver never queues another's request behind its own.
+SMSGATE_WEBHOOKS_BATCH_SIZE: int = env.int("SMSGATE_WEBHOOKS_BATCH_SIZE", default=50)
+SMSGATE_WEBHOOKS_CONCURRENCY: int = env.int(
+    "SMSGATE_WEBHOOKS_CONCURRENCY", default=SMSGATE_WEBHOOKS_BATCH_SIZE
+)
+if SMSGATE_WEBHOOKS_BATCH_SIZE < 1 or SMSGATE_WEBHOOKS_CONCURRENCY < 1:
+    raise ImproperlyConfigured(
+        "SMSGATE_WEBHOOKS_BATCH_SIZE and SMSGATE_WEBHOOKS_CONCURRENCY must be at least 1."
+    )
 SMSGATE_IDEMPOTENCY_TTL_HOURS: int = env.int("SMSGATE_IDEMPOTENCY_TTL_HOURS", default=48)
 SMSGATE_METRICS_ALLOW: list[str] = env.list("SMSGATE_METRICS_ALLOW", default=[])
 # The benchmark's baseline views (bench/views.py); never mounted unless the bench starts the server.

@@ -1,76 +1,51 @@
-"""One attempt at a delivery, and the sweep that makes a lost broker message harmless.
+"""Attempts at deliveries, a batch at a time, and the sweep that makes a lost broker message
+harmless.
 
-A worker claims the Delivery row with a conditional update (status pending, due, lease free)
-that sets a lease a little longer than the request timeout; a duplicate broker message finds
-the lease (or a row no longer due) and does nothing. The Attempt row is written before the
-request, so an attempt cut short by a killed worker stays visible. The outcome is recorded
-only while the lease is still ours.
+A broker message carries up to SMSGATE_WEBHOOKS_BATCH_SIZE delivery ids (webhooks/publish.py).
+The worker claims those that are due and free with a conditional update (status pending, due,
+lease free) that sets a lease a little longer than the request timeout; a duplicate broker
+message finds the lease (or a row no longer due) and does nothing. The Attempt rows are
+written before the requests, so an attempt cut short by a killed worker stays visible. The
+requests of a batch run side by side on the HTTP client's pool (smsgate/http.py
+`side_by_side`), each with its own timeout, so a slow receiver holds up no other delivery's
+request. Outcomes are recorded only while the lease is still ours (webhooks/recording.py).
 
-On PostgreSQL a successful attempt costs two statements, hence two commits, the least that
-keeps the attempt durable before the request: the claim (which also opens the attempt and
-reads the endpoint and event) and the record of the success. Failures, chat replies and other
-databases take the longer ORM path, whose rules are the same.
+On PostgreSQL a batch whose attempts all succeed costs two statements, hence two commits,
+whatever its size: the claim (which also opens the attempts and reads the endpoints and
+events; `SKIP LOCKED` so two workers handed the same ids never wait for each other) and the
+record of the successes. Failures, chat replies and other databases take the longer ORM path,
+whose rules are the same.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import random
 import time
 from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Q
 from django.utils import timezone
 
-from messaging import loopguard
-from messaging.models import Message
-from messaging.routing import reply_app_id
-from messaging.services import send_message
-from smsgate.celery import app
-from smsgate.errors import DomainError
-from smsgate.phones import can_reply_to
+from smsgate import http
 from webhooks.formats import FORMATS, get_format
 from webhooks.formats.base import FormatSpec, Outcome, Target
-from webhooks.models import Attempt, Delivery, DeliveryStatus, Endpoint, Event, EventType
-from webhooks.publish import DELIVER_TASK, enqueue_later
+from webhooks.models import Attempt, Delivery, DeliveryStatus, Endpoint, Event
+from webhooks.publish import publish
+from webhooks.recording import Success, record, record_successes
 from webhooks.secrets import endpoint_secrets
-from webhooks.signals import reply_suppressed
 
 log = logging.getLogger(__name__)
 
 # The lease outlives the request timeout by this much (connection set-up, recording).
 LEASE_MARGIN = timedelta(seconds=15)
-# Retries due within this are handed to the broker with a countdown; later ones are left to
-# the sweep, so no broker message waits for hours (Redis' visibility timeout is 12 h).
-MAX_COUNTDOWN = 15 * 60
 SWEEP_BATCH = 1000
-JITTER = 0.2
-# Svix: an endpoint whose attempts have all failed for 5 days is disabled.
-DISABLE_AFTER = timedelta(days=5)
-
-
-@dataclass(frozen=True)
-class Schedule:
-    next_attempt_at: datetime
-    countdown: float
-
-
-def next_delay(spec: FormatSpec, attempt_in_round: int, retry_after: float | None) -> float:
-    """Seconds until the next attempt: the format's schedule with ±20 % jitter, or longer when
-    the receiver asked for it with Retry-After."""
-    schedule = spec.schedule() or [0]
-    base = float(schedule[min(attempt_in_round - 1, len(schedule) - 1)])
-    delay = base * random.uniform(1 - JITTER, 1 + JITTER)
-    if retry_after is not None:
-        delay = max(delay, retry_after)
-    return delay
-
 
 INTERRUPTED = "interrupted: the worker stopped before this attempt finished"
 
@@ -85,14 +60,17 @@ def _leases(now: datetime) -> dict[str, datetime]:
 
 @functools.cache
 def _claim_sql() -> str:
-    """Claim the delivery (its endpoint enabled unless forced), mark an attempt a dead worker
-    left unfinished as interrupted, open this attempt, and read the endpoint and event the
-    attempt needs: one statement (one round trip, one commit) on PostgreSQL.
+    """Claim the due and free deliveries among the ids (their endpoint enabled unless forced),
+    mark attempts a dead worker left unfinished as interrupted, open these attempts, and read
+    the endpoints and events the attempts need: one statement (one round trip, one commit)
+    on PostgreSQL, whatever the number of ids.
 
-    The Attempt row is in the same commit as the lease, so it is durable before the request.
-    Data-modifying CTEs all run against the same snapshot: the UPDATE of older attempts cannot
-    see the row inserted beside it. Only table and column names from the models are formatted
-    in (S608 below); every value is a query parameter.
+    `FOR UPDATE SKIP LOCKED`: a row another worker is claiming right now is left to it rather
+    than waited for (it would find the row leased anyway). The Attempt rows are in the same
+    commit as the leases, so they are durable before the requests. Data-modifying CTEs all run
+    against the same snapshot: the UPDATE of older attempts cannot see the rows inserted
+    beside it. Only table and column names from the models are formatted in (S608 below);
+    every value is a query parameter.
     """
     delivery = Delivery._meta.db_table
     attempt = Attempt._meta.db_table
@@ -103,20 +81,25 @@ def _claim_sql() -> str:
         [f"e.{f.column}" for f in Endpoint._meta.concrete_fields]
         + [f"ev.{f.column}" for f in Event._meta.concrete_fields]
     )
+    due = (
+        "d.status = %(pending)s AND d.next_attempt_at <= %(now)s"
+        " AND (d.lease_until IS NULL OR d.lease_until < %(now)s)"
+    )
     return (
-        f"WITH claimed AS (UPDATE {delivery} AS d SET"  # noqa: S608
+        f"WITH due AS (SELECT d.id FROM {delivery} AS d"  # noqa: S608
+        f" JOIN {endpoint} AS e ON e.id = d.endpoint_id"
+        f" WHERE d.id = ANY(%(ids)s) AND (e.enabled OR %(force)s) AND {due}"
+        " FOR UPDATE OF d SKIP LOCKED),"
+        f" claimed AS (UPDATE {delivery} AS d SET"
         f" lease_until = CASE e.format {leases} END, enqueued_at = NULL,"
         " attempts_made = d.attempts_made + 1, updated_at = %(now)s"
-        f" FROM {endpoint} AS e WHERE d.id = %(id)s AND e.id = d.endpoint_id"
-        " AND (e.enabled OR %(force)s) AND d.status = %(pending)s"
-        " AND d.next_attempt_at <= %(now)s"
-        " AND (d.lease_until IS NULL OR d.lease_until < %(now)s)"
-        " RETURNING d.id, d.event_id, d.endpoint_id),"
+        f" FROM {endpoint} AS e WHERE d.id IN (SELECT id FROM due) AND e.id = d.endpoint_id"
+        f" AND {due} RETURNING d.id, d.event_id, d.endpoint_id),"
         f" interrupted AS (UPDATE {attempt} SET error = %(interrupted)s"
         " WHERE delivery_id IN (SELECT id FROM claimed) AND duration_ms IS NULL AND error = ''),"
         f" opened AS (INSERT INTO {attempt} (delivery_id, at, succeeded, error, response_excerpt)"
         " SELECT id, %(now)s, false, '', '' FROM claimed RETURNING id, delivery_id)"
-        f" SELECT opened.id, {columns} FROM opened"
+        f" SELECT opened.id, claimed.id, {columns} FROM opened"
         " JOIN claimed ON claimed.id = opened.delivery_id"
         f" JOIN {endpoint} AS e ON e.id = claimed.endpoint_id"
         f" JOIN {event} AS ev ON ev.id = claimed.event_id"
@@ -143,14 +126,14 @@ def _from_row(model: type[_ModelT], values: Sequence[Any]) -> _ModelT:
 @dataclass(frozen=True)
 class Claim:
     delivery: Delivery  # with its endpoint and event loaded
-    attempt: Attempt
+    attempt_id: int
     lease: datetime
 
 
-def _claim_postgresql(delivery_id: str, *, force: bool, now: datetime) -> Claim | None:
+def _claim_postgresql(ids: list[str], *, force: bool, now: datetime) -> list[Claim]:
     leases = _leases(now)
     params: dict[str, Any] = {
-        "id": delivery_id,
+        "ids": ids,
         "now": now,
         "force": force,
         "pending": DeliveryStatus.PENDING.value,
@@ -161,72 +144,96 @@ def _claim_postgresql(delivery_id: str, *, force: bool, now: datetime) -> Claim 
         params[f"lease_{i}"] = lease
     with connection.cursor() as cursor:
         cursor.execute(_claim_sql(), params)
-        found = cursor.fetchone()
-    if found is None:
-        return None
+        found = cursor.fetchall()
     n_endpoint = len(Endpoint._meta.concrete_fields)
-    endpoint = _from_row(Endpoint, found[1 : 1 + n_endpoint])
-    event = _from_row(Event, found[1 + n_endpoint :])
-    row = Delivery(id=delivery_id, event=event, endpoint=endpoint)
-    attempt = Attempt(id=found[0], delivery_id=delivery_id, at=now)
-    for instance in (row, attempt):
-        instance._state.adding = False
-        instance._state.db = connection.alias
-    return Claim(row, attempt, leases[endpoint.format])
+    claims = []
+    for values in found:
+        endpoint = _from_row(Endpoint, values[2 : 2 + n_endpoint])
+        event = _from_row(Event, values[2 + n_endpoint :])
+        row = Delivery(id=values[1], event=event, endpoint=endpoint)
+        row._state.adding = False
+        row._state.db = connection.alias
+        claims.append(Claim(row, int(values[0]), leases[endpoint.format]))
+    return claims
 
 
-def _claim_portable(delivery_id: str, *, force: bool, now: datetime) -> Claim | None:
-    """The same in several statements, for databases without data-modifying CTEs (SQLite)."""
-    row = Delivery.objects.select_related("endpoint", "event").filter(pk=delivery_id).first()
-    if row is None or (not row.endpoint.enabled and not force):
-        return None
-    lease = _leases(now)[row.endpoint.format]
-    with transaction.atomic():
-        claimed = (
-            Delivery.objects.filter(
-                pk=delivery_id, status=DeliveryStatus.PENDING, next_attempt_at__lte=now
-            )
-            .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-            .update(
-                lease_until=lease,
-                enqueued_at=None,
-                attempts_made=F("attempts_made") + 1,
-                updated_at=now,
-            )
-        )
-        if claimed != 1:
-            return None
-        Attempt.objects.filter(delivery_id=delivery_id, duration_ms__isnull=True, error="").update(
-            error=INTERRUPTED
-        )
-        attempt = Attempt.objects.create(delivery_id=delivery_id, at=now)
-    return Claim(row, attempt, lease)
-
-
-def _why_not_claimed(delivery_id: str, *, force: bool) -> str:
-    enabled = (
-        Delivery.objects.filter(pk=delivery_id).values_list("endpoint__enabled", flat=True).first()
+def _claim_portable(ids: list[str], *, force: bool, now: datetime) -> list[Claim]:
+    """The same in several statements per delivery, for databases without data-modifying
+    CTEs (SQLite, which serialises writes anyway)."""
+    leases = _leases(now)
+    claims = []
+    # Rows not due or leased are left out at once; the conditional update below checks again.
+    due = (
+        Delivery.objects.select_related("endpoint", "event")
+        .filter(pk__in=ids, status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
     )
-    if enabled is None:
-        return "missing"
-    if not enabled and not force:
-        return "endpoint disabled"
-    return "skipped"
+    for row in due:
+        if not row.endpoint.enabled and not force:
+            continue
+        lease = leases[row.endpoint.format]
+        with transaction.atomic():
+            claimed = (
+                Delivery.objects.filter(
+                    pk=row.pk, status=DeliveryStatus.PENDING, next_attempt_at__lte=now
+                )
+                .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+                .update(
+                    lease_until=lease,
+                    enqueued_at=None,
+                    attempts_made=F("attempts_made") + 1,
+                    updated_at=now,
+                )
+            )
+            if claimed != 1:
+                continue
+            Attempt.objects.filter(delivery_id=row.pk, duration_ms__isnull=True, error="").update(
+                error=INTERRUPTED
+            )
+            attempt = Attempt.objects.create(delivery_id=row.pk, at=now)
+        claims.append(Claim(row, attempt.pk, lease))
+    return claims
 
 
-def attempt_delivery(*, delivery_id: str, force: bool = False) -> str:
-    """Make one attempt if the delivery is due and free; returns what happened.
+def _why_not_claimed(ids: list[str], *, force: bool) -> dict[str, str]:
+    enabled = dict(Delivery.objects.filter(pk__in=ids).values_list("pk", "endpoint__enabled"))
+    why = {}
+    for pk in ids:
+        if pk not in enabled:
+            why[pk] = "missing"
+        elif not enabled[pk] and not force:
+            why[pk] = "endpoint disabled"
+        else:
+            why[pk] = "skipped"
+    return why
 
-    `force` also attempts a delivery whose endpoint is disabled (test pings, hand retries).
-    """
-    now = timezone.now()
-    postgresql = connection.vendor == "postgresql"
-    claim = (_claim_postgresql if postgresql else _claim_portable)(
-        delivery_id, force=force, now=now
-    )
-    if claim is None:
-        return _why_not_claimed(delivery_id, force=force)
-    row, attempt, lease = claim.delivery, claim.attempt, claim.lease
+
+@dataclass(frozen=True)
+class _Attempt:
+    """A claimed delivery ready to be sent: its format and everything `deliver` needs, read
+    in this thread (`deliver` may run on a pool thread, which must not query)."""
+
+    claim: Claim
+    spec: FormatSpec
+    target: Target
+
+
+def _internal_error(spec: FormatSpec, delivery_id: str, exc: Exception) -> Outcome:
+    # A bug in a format must not leave the lease to expire and be retried in a loop.
+    log.error("webhook format %s failed on delivery %s", spec.name, delivery_id, exc_info=exc)
+    return Outcome(False, error=f"internal error: {type(exc).__name__}")
+
+
+@dataclass(frozen=True)
+class _Finished:
+    claim: Claim
+    spec: FormatSpec
+    outcome: Outcome
+    duration_ms: int
+
+
+def _prepare(claim: Claim, now: datetime) -> _Attempt | _Finished:
+    row = claim.delivery
     spec = get_format(row.endpoint.format)
     target = Target(
         event=row.event,
@@ -234,214 +241,118 @@ def attempt_delivery(*, delivery_id: str, force: bool = False) -> str:
         secrets=endpoint_secrets(row.endpoint, now=now),
         timeout=spec.timeout(),
     )
+    if spec.prepare is not None:
+        try:
+            target = spec.prepare(target)
+        except Exception as exc:
+            return _Finished(claim, spec, _internal_error(spec, row.pk, exc), 0)
+    return _Attempt(claim, spec, target)
+
+
+def _send(attempt: _Attempt) -> _Finished:
     started = time.monotonic()
     try:
-        outcome = spec.deliver(target)
+        outcome = attempt.spec.deliver(attempt.target)
     except Exception as exc:
-        # A bug in a format must not leave the lease to expire and be retried in a loop.
-        log.exception("webhook format %s failed on delivery %s", spec.name, delivery_id)
-        outcome = Outcome(False, error=f"internal error: {type(exc).__name__}")
+        outcome = _internal_error(attempt.spec, attempt.claim.delivery.pk, exc)
     duration_ms = int((time.monotonic() - started) * 1000)
-    if outcome.succeeded and not outcome.reply_text and postgresql:
-        recorded = _record_success(row, attempt, outcome, duration_ms=duration_ms, lease=lease)
-        if recorded:
-            return "succeeded"
-    return _record(row, spec, attempt, outcome, duration_ms=duration_ms, lease=lease)
+    return _Finished(attempt.claim, attempt.spec, outcome, duration_ms)
 
 
-@functools.cache
-def _success_sql(*, track_health: bool) -> str:
-    """Record a plain success in one statement: the delivery (only while the lease is ours),
-    its attempt, and the endpoint's failure clock (reset only when it runs, so a healthy
-    endpoint's row is not rewritten on every delivery). Test pings leave the clock alone."""
-    delivery = Delivery._meta.db_table
-    attempt = Attempt._meta.db_table
-    endpoint = Endpoint._meta.db_table
-    health = (
-        f", health AS (UPDATE {endpoint} SET failing_since = NULL"  # noqa: S608
-        " WHERE id = %(endpoint)s AND failing_since IS NOT NULL"
-        " AND EXISTS (SELECT 1 FROM finished))"
-        if track_health
-        else ""
-    )
-    return (
-        f"WITH finished AS (UPDATE {delivery} SET status = %(succeeded)s,"  # noqa: S608
-        " completed_at = %(now)s, lease_until = NULL, next_attempt_at = NULL,"
-        " updated_at = %(now)s WHERE id = %(id)s AND lease_until = %(lease)s RETURNING id),"
-        f" recorded AS (UPDATE {attempt} SET status_code = %(status_code)s,"
-        " duration_ms = %(duration_ms)s, succeeded = true, error = '',"
-        " response_excerpt = %(excerpt)s WHERE id = %(attempt)s"
-        " AND EXISTS (SELECT 1 FROM finished))"
-        f"{health} SELECT count(*) FROM finished"
-    )
+def _record_all(finished: Sequence[_Finished]) -> dict[str, str]:
+    """Record the outcomes: the plain successes together (one statement on PostgreSQL), then
+    the rest one by one (their next state depends on the row; chat replies send a message)."""
+    plain = []
+    if connection.vendor == "postgresql":
+        plain = [
+            Success(
+                delivery=f.claim.delivery,
+                attempt_id=f.claim.attempt_id,
+                lease=f.claim.lease,
+                outcome=f.outcome,
+                duration_ms=f.duration_ms,
+            )
+            for f in finished
+            if f.outcome.succeeded and not f.outcome.reply_text
+        ]
+    recorded = record_successes(plain)
+    results = {}
+    for f in finished:
+        claim = f.claim
+        if claim.delivery.pk in recorded:
+            results[claim.delivery.pk] = "succeeded"
+            continue
+        results[claim.delivery.pk] = record(
+            claim.delivery,
+            f.spec,
+            claim.attempt_id,
+            f.outcome,
+            duration_ms=f.duration_ms,
+            lease=claim.lease,
+        )
+    return results
 
 
-def _record_success(
-    row: Delivery, attempt: Attempt, outcome: Outcome, *, duration_ms: int, lease: datetime
-) -> bool:
-    """The common case of `_record` in one round trip; False when the lease was lost (nothing
-    written then: `_record` tells that story)."""
-    params: dict[str, Any] = {
-        "id": row.pk,
-        "lease": lease,
-        "now": timezone.now(),
-        "succeeded": DeliveryStatus.SUCCEEDED.value,
-        "status_code": outcome.status_code,
-        "duration_ms": duration_ms,
-        "excerpt": outcome.excerpt,
-        "attempt": attempt.pk,
-        "endpoint": row.endpoint_id,
+def _send_side_by_side(attempts: list[_Attempt]) -> dict[str, str]:
+    """Send on the pool and record when all are back: one record for the batch, unless a
+    finished attempt's lease is running out while a slower one is still waiting for its
+    receiver (a `form` request may take 30 s, a `standard` lease lasts 15 s + the margin)."""
+    pending: dict[Future[_Finished], _Attempt] = {
+        http.side_by_side(functools.partial(_send, a)): a for a in attempts
     }
-    sql = _success_sql(track_health=row.event.type != EventType.PING)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        found = cursor.fetchone()
-    return bool(found and found[0])
+    results: dict[str, str] = {}
+    finished: list[_Finished] = []
+    while pending:
+        timeout = None
+        if finished:
+            earliest = min(f.claim.lease for f in finished) - LEASE_MARGIN / 2
+            timeout = max(0.0, (earliest - timezone.now()).total_seconds())
+        done, _ = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
+        for future in done:
+            del pending[future]
+            finished.append(future.result())
+        if not done:
+            results.update(_record_all(finished))
+            finished = []
+    results.update(_record_all(finished))
+    return results
 
 
-def _record(
-    row: Delivery,
-    spec: FormatSpec,
-    attempt: Attempt,
-    outcome: Outcome,
-    *,
-    duration_ms: int,
-    lease: datetime,
-) -> str:
-    now = timezone.now()
-    error = outcome.error
-    with transaction.atomic():
-        current = Delivery.objects.filter(pk=row.pk, lease_until=lease)
-        state = current.values("attempts_made", "round_base", "round_attempts").first()
-        if state is None:
-            # The lease ran out and another worker took the delivery over; it decides.
-            Attempt.objects.filter(pk=attempt.pk).update(
-                status_code=outcome.status_code,
-                duration_ms=duration_ms,
-                error=error or "finished after its lease expired",
-                response_excerpt=outcome.excerpt,
-            )
-            return "lease lost"
-        in_round = state["attempts_made"] - state["round_base"]
-        schedule: Schedule | None = None
-        if outcome.succeeded:
-            current.update(
-                status=DeliveryStatus.SUCCEEDED,
-                completed_at=now,
-                lease_until=None,
-                next_attempt_at=None,
-                updated_at=now,
-            )
-            result = "succeeded"
-            if outcome.reply_text:
-                error = _send_chat_reply(row, outcome.reply_text)
-        elif outcome.gone or in_round >= state["round_attempts"]:
-            current.update(
-                status=DeliveryStatus.FAILED,
-                completed_at=now,
-                lease_until=None,
-                next_attempt_at=None,
-                updated_at=now,
-            )
-            result = "failed"
-        else:
-            delay = next_delay(spec, in_round, outcome.retry_after)
-            at = now + timedelta(seconds=delay)
-            queued = delay <= MAX_COUNTDOWN
-            current.update(
-                next_attempt_at=at,
-                lease_until=None,
-                enqueued_at=at if queued else None,
-                updated_at=now,
-            )
-            schedule = Schedule(at, delay) if queued else None
-            result = "retry scheduled"
-        Attempt.objects.filter(pk=attempt.pk).update(
-            status_code=outcome.status_code,
-            duration_ms=duration_ms,
-            succeeded=outcome.succeeded,
-            error=error,
-            response_excerpt=outcome.excerpt,
-        )
-        if row.event.type != EventType.PING:
-            _update_endpoint_health(row.endpoint, outcome, now=now)
-        if schedule is not None:
-            enqueue_later(row.pk, schedule.countdown)
-    return result
+def attempt_deliveries(*, delivery_ids: Sequence[str], force: bool = False) -> dict[str, str]:
+    """One attempt at each delivery that is due and free; returns what happened, by id
+    (`succeeded`, `retry scheduled`, `failed`, `lease lost`, or why none was made: `skipped`,
+    `endpoint disabled`, `missing`).
 
-
-def _send_chat_reply(row: Delivery, text: str) -> str:
-    """The chat receiver's `sms_text`, texted back through the line the message came in on.
-    Returns an error note for the attempt when it could not be queued (e.g. opted out)."""
-    message = Message.objects.filter(pk=row.event.message_id).first()
-    if message is None or not message.from_number:
-        return "reply not sent: the message no longer exists"
-    if not can_reply_to(message.from_number):
-        return "reply not sent: the sender is not a phone number"
-    # A replayed delivery is answered again by the receiver; the sender still gets one reply.
-    if Message.objects.filter(
-        source="chat", to_number=message.from_number, metadata__webhook_delivery=row.pk
-    ).exists():
-        return "reply already sent for this delivery"
-    try:
-        with transaction.atomic():
-            if loopguard.replies_left(message.from_number, lock=True) <= 0:
-                reply_suppressed.send(
-                    sender=Message,
-                    phone=message.from_number,
-                    message=message,
-                    name=f"Chat webhook {row.endpoint_id}",
-                    text=text,
-                    webhook_id=row.endpoint_id,
-                    delivery_id=row.pk,
-                )
-                return f"reply suppressed: {loopguard.suppression_detail()}"
-            send_message(
-                to=message.from_number,
-                body=text,
-                device_id=message.device_id,
-                sim_slot=message.sim_slot,
-                app_id=reply_app_id(message.app_id),
-                source="chat",
-                metadata={"webhook_delivery": row.pk, "in_reply_to": message.pk},
-            )
-    except DomainError as exc:
-        return f"reply not sent: {exc.message}"
-    return ""
-
-
-def _update_endpoint_health(endpoint: Endpoint, outcome: Outcome, *, now: datetime) -> None:
-    endpoints = Endpoint.objects.filter(pk=endpoint.pk)
-    if outcome.succeeded:
-        endpoints.filter(failing_since__isnull=False).update(failing_since=None)
-        return
-    if outcome.gone:
-        endpoints.filter(enabled=True).update(
-            enabled=False,
-            disabled_reason="The receiver answered 410 Gone.",
-            updated_at=now,
-        )
-        return
-    endpoints.filter(failing_since__isnull=True).update(failing_since=now)
-    disable_failing_endpoints(endpoints, now=now)
-
-
-def disable_failing_endpoints(
-    endpoints: QuerySet[Endpoint] | None = None, *, now: datetime | None = None
-) -> int:
-    """Disable every enabled endpoint whose attempts have all failed for DISABLE_AFTER.
-
-    A new failed attempt checks its own endpoint; the periodic sweep checks them all, for an
-    endpoint whose deliveries were all exhausted and so is never attempted again. A success
-    clears `failing_since`, so a disabled one stays disabled and running this twice is harmless.
+    `force` also attempts deliveries whose endpoint is disabled (test pings, hand retries).
     """
-    now = now or timezone.now()
-    endpoints = Endpoint.objects.all() if endpoints is None else endpoints
-    return endpoints.filter(enabled=True, failing_since__lte=now - DISABLE_AFTER).update(
-        enabled=False,
-        disabled_reason="Every delivery attempt failed for 5 days.",
-        updated_at=now,
-    )
+    ids = list(dict.fromkeys(delivery_ids))
+    if not ids:
+        return {}
+    now = timezone.now()
+    claim = _claim_postgresql if connection.vendor == "postgresql" else _claim_portable
+    claims = claim(ids, force=force, now=now)
+    claimed = {c.delivery.pk for c in claims}
+    results = _why_not_claimed([pk for pk in ids if pk not in claimed], force=force)
+    attempts: list[_Attempt] = []
+    failed: list[_Finished] = []
+    for c in claims:
+        prepared = _prepare(c, now)
+        if isinstance(prepared, _Attempt):
+            attempts.append(prepared)
+        else:
+            failed.append(prepared)
+    if len(attempts) == 1:
+        # One request: no hand-over to a pool thread.
+        results.update(_record_all([*failed, _send(attempts[0])]))
+    else:
+        results.update(_record_all(failed))
+        results.update(_send_side_by_side(attempts))
+    return results
+
+
+def attempt_delivery(*, delivery_id: str, force: bool = False) -> str:
+    """Make one attempt if the delivery is due and free; returns what happened."""
+    return attempt_deliveries(delivery_ids=[delivery_id], force=force)[delivery_id]
 
 
 def requeue_lost_deliveries() -> int:
@@ -461,9 +372,8 @@ def requeue_lost_deliveries() -> int:
         ids = list(lost.values_list("pk", flat=True)[:SWEEP_BATCH])
         Delivery.objects.filter(pk__in=ids).update(enqueued_at=now)
 
-        def publish() -> None:
-            for pk in ids:
-                app.send_task(DELIVER_TASK, args=(pk,))
+        def publish_lost() -> None:
+            publish(ids)
 
-        transaction.on_commit(publish, robust=True)
+        transaction.on_commit(publish_lost, robust=True)
     return len(ids)

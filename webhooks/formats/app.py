@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -103,11 +104,17 @@ def render(event: Event, webhook_id: str) -> bytes:
     return json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def prepare(target: Target) -> Target:
+    """The fleet's signing key, read before `deliver` (which may run on a pool thread)."""
+    return replace(target, context={**target.context, "signing_key": signing_key()})
+
+
 def deliver(target: Target) -> Outcome:
     body = render(target.event, target.endpoint.pk)
     timestamp = str(int(time.time()))
     headers = {"Content-Type": "application/json", "X-Timestamp": timestamp}
-    key = signing_key()
+    known = target.context.get("signing_key")
+    key = known if isinstance(known, str) else signing_key()
     if key:
         headers["X-Signature"] = sign(key, body, timestamp)
     outcome, _ = post(target, body=body, headers=headers)
@@ -121,4 +128,5 @@ SPEC = FormatSpec(
     max_attempts=8,
     timeout=lambda: float(settings.SMSGATE_WEBHOOKS_TIMEOUT),
     schedule=lambda: list(settings.SMSGATE_WEBHOOKS_RETRY_SCHEDULE),
+    prepare=prepare,
 )

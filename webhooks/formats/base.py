@@ -22,12 +22,14 @@ MAX_RETRY_AFTER = 24 * 3600
 @dataclass(frozen=True)
 class Target:
     """Everything one attempt needs. `secrets` holds the current secret first, then the
-    previous one while its 24 h of grace after a rotation last."""
+    previous one while its 24 h of grace after a rotation last. `context` holds what the
+    format's `prepare` read from the database beforehand (see FormatSpec)."""
 
     event: Event
     endpoint: Endpoint
     secrets: list[str]
     timeout: float
+    context: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,12 @@ class Outcome:
 @dataclass(frozen=True)
 class FormatSpec:
     """A format's common interface: which events it can carry, its retry policy, and
-    `deliver`, which makes one attempt and never raises for a receiver's failure."""
+    `deliver`, which makes one attempt and never raises for a receiver's failure.
+
+    `prepare` (optional) reads what `deliver` needs from the database into `Target.context`.
+    It runs in the worker's own thread; `deliver` may run on a pool thread beside other
+    attempts of the batch (smsgate/http.py `side_by_side`), where it must not query.
+    """
 
     name: str
     deliver: Callable[[Target], Outcome]
@@ -54,6 +61,7 @@ class FormatSpec:
     timeout: Callable[[], float]
     schedule: Callable[[], list[int]]
     secret_kind: str | None = None  # "whsec" (signing), "token" (sent as is) or None
+    prepare: Callable[[Target], Target] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

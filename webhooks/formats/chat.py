@@ -13,6 +13,7 @@ service sends it through the same device and SIM once the attempt is recorded.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from django.conf import settings
@@ -71,7 +72,10 @@ def conversation_history(event: Event, size: int) -> list[dict[str, Any]]:
     ]
 
 
-def render(event: Event, history: int) -> dict[str, Any]:
+def render(
+    event: Event, history: int, known_history: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The chat payload; `known_history` is the history `prepare` read, if it ran."""
     data = event.data
     if event.type == "sms.received":
         return {
@@ -81,7 +85,9 @@ def render(event: Event, history: int) -> dict[str, Any]:
             "timestamp": _ms(data.get("receivedAt")),
             "device_id": data.get("deviceId") or data.get("appId"),
             "sim_slot": data.get("simSlot"),
-            "conversation_history": conversation_history(event, history),
+            "conversation_history": (
+                conversation_history(event, history) if known_history is None else known_history
+            ),
         }
     if event.type.startswith("sms."):
         return {"type": "sms_status", "smsId": data.get("messageId"), "status": data.get("status")}
@@ -106,8 +112,16 @@ def reply_text(body: bytes) -> str | None:
     return text[:MAX_REPLY_CHARS]
 
 
+def prepare(target: Target) -> Target:
+    """The conversation history, read before `deliver` (which may run on a pool thread)."""
+    if target.event.type != "sms.received":
+        return target
+    history = conversation_history(target.event, target.endpoint.history)
+    return replace(target, context={**target.context, "history": history})
+
+
 def deliver(target: Target) -> Outcome:
-    payload = render(target.event, target.endpoint.history)
+    payload = render(target.event, target.endpoint.history, target.context.get("history"))
     body = json.dumps(payload, ensure_ascii=False).encode()
     headers = {"Content-Type": "application/json"}
     if target.secrets:
@@ -127,4 +141,5 @@ SPEC = FormatSpec(
     timeout=lambda: float(settings.SMSGATE_WEBHOOKS_TIMEOUT),
     schedule=lambda: list(settings.SMSGATE_WEBHOOKS_RETRY_SCHEDULE),
     secret_kind="token",
+    prepare=prepare,
 )
