@@ -801,7 +801,7 @@ def measure(
     results["webhook_latency_sustained"] = sustained_row
     results["celery_noop"] = row(noop, "tasks/s", None, None, None, tasks=fan_count)
     results["webhook_fanout"] = row(
-        fan, "deliveries/s", "celery_noop", noop, 1.0, events=fan_count, missing=fan_missing
+        fan, "deliveries/s", "celery_noop", noop, 2.0, events=fan_count, missing=fan_missing
     )
     results["webhook_fanout_slow"] = row(
         slow_fan,
