@@ -14,7 +14,7 @@ register = template.Library()
 # (section, url name, label): a page is listed once its view exists.
 ADMIN_PAGES = (
     ("devices", "dashboard:devices", "Devices"),
-    ("apps", "dashboard:apps", "Provider apps"),
+    ("apps", "dashboard:apps", "Providers"),
     ("routing", "dashboard:routing", "Routing"),
     ("webhooks", "dashboard:webhooks", "Webhooks"),
     ("rules", "dashboard:rules", "Rules"),

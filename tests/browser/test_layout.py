@@ -163,7 +163,8 @@ def test_the_phone_menu_opens_and_shows_every_section(admin_page: Any) -> None:
 def test_the_desktop_header_fits_every_admin_link_in_one_row(admin_page: Any) -> None:
     page = admin_page
     page.goto("/inbox/")
-    assert page.locator(".topbar nav a", has_text="Provider apps").count() == 1
+    assert page.locator(".topbar nav a", has_text="Providers").count() == 1
+    assert page.locator(".topbar nav a", has_text="Routing").count() == 1
     assert page.evaluate(HEADER_ROWS) == 1
     # and the check notices a header that no longer fits
     page.evaluate(
