@@ -306,8 +306,17 @@ class CompiledRule:
         return max((len(k) for k in self.keywords), default=0)
 
 
-def _load_rules() -> list[CompiledRule]:
-    return [CompiledRule.from_rule(r) for r in Rule.objects.filter(enabled=True)]
+class RuleSet(list[CompiledRule]):
+    """The enabled rules in evaluation order, and how many leading words of a message their
+    keywords can look at (at least 2: the built-in `OPT OUT`)."""
+
+    def __init__(self, rules: list[CompiledRule]) -> None:
+        super().__init__(rules)
+        self.keyword_depth = max([2, *(r.longest_keyword for r in rules)])
+
+
+def _load_rules() -> RuleSet:
+    return RuleSet([CompiledRule.from_rule(r) for r in Rule.objects.filter(enabled=True)])
 
 
 # Compiled once per process and version (webhooks/versions.py): a rule's regexes and keywords
@@ -315,7 +324,7 @@ def _load_rules() -> list[CompiledRule]:
 _rules = VersionedCache(RULES, _load_rules)
 
 
-def enabled_rules() -> list[CompiledRule]:
+def enabled_rules() -> RuleSet:
     """The enabled rules in evaluation order, from memory unless they changed.
 
     Asked once per batch of inbound messages; the version check is one short SELECT per
