@@ -288,7 +288,8 @@ def test_incoming_sms_stays_within_its_query_budget(
     assert response.json()["payload"]["success"] is True
 
     # Every later one: raw log, check-in, conversation, message, new conversation, the
-    # version (no rules, no endpoints: both are kept in memory), raw-log outcome. Was 8.
+    # version, raw-log outcome. The version read took the endpoints read's place; neither the
+    # endpoints nor the rules are read while it holds.
     with django_assert_max_num_queries(7 + TRANSACTION_STATEMENTS) as captured:
         response = post_form(smssync_client, form_body(phone.secret, **{"from": "+254722000998"}))
 
