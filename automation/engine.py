@@ -167,8 +167,7 @@ class Evaluation:
 
     def run(self) -> Evaluation:
         rules = enabled_rules()
-        depth = max([2, *(r.longest_keyword for r in rules)])
-        body_words = words(self.inbound.body, limit=depth)
+        body_words = words(self.inbound.body, limit=rules.keyword_depth)
         builtins = compliance_enabled() and can_reply_to(self.inbound.phone)  # not for names
         if not (builtins and self._compliance(body_words)):
             self._rules(rules, body_words)

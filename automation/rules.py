@@ -1,26 +1,20 @@
 """Rule validation, compiled rules and the per-process rule cache.
 
-Every node keeps the enabled rules compiled in memory and checks a version token in Django's
-cache (Redis in production, shared by all nodes) before each evaluation: one cache read, no
-database query. Any change to a rule replaces the token, so the next evaluation on every node
-reloads the rules (one query). The token is replaced when the change is made and again after
-its transaction commits: a node that reloaded in between (still seeing the old rows) is
-invalidated by the second replacement.
+Every process keeps the enabled rules compiled in memory under the version of the rules in
+the database (webhooks/versions.py): a trigger replaces that version in the statement that
+changes a rule, whoever makes the change, so every process compiles the rules again at its
+next inbound batch after the change commits.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import regex
 from django.apps import apps
-from django.core.cache import cache
-from django.db import transaction
 
 from automation.matching import (
     TEMPLATE_NAMES,
@@ -37,10 +31,10 @@ from smsgate.batch import batch_cached
 from smsgate.errors import DomainError
 from smsgate.http import OutboundError, UnsafeDestination, check_destination
 from smsgate.phones import normalize_sender
+from webhooks.versions import RULES, VersionedCache
 
 log = logging.getLogger(__name__)
 
-VERSION_KEY = "automation:rules:version"
 MATCH_KEYS = ("keywords", "contains", "regex", "sender", "device_id")
 ACTION_TYPES = ("reply", "forward", "opt_out", "opt_in", "tag")
 FORWARD_FORMATS = ("standard", "chat", "form", "slack", "email")
@@ -312,60 +306,27 @@ class CompiledRule:
         return max((len(k) for k in self.keywords), default=0)
 
 
-@dataclass
-class _Loaded:
-    token: str | None = None
-    rules: list[CompiledRule] = field(default_factory=list)
+class RuleSet(list[CompiledRule]):
+    """The enabled rules in evaluation order, and how many leading words of a message their
+    keywords can look at (at least 2: the built-in `OPT OUT`)."""
+
+    def __init__(self, rules: list[CompiledRule]) -> None:
+        super().__init__(rules)
+        self.keyword_depth = max([2, *(r.longest_keyword for r in rules)])
 
 
-_loaded = _Loaded()
-_lock = threading.Lock()
+def _load_rules() -> RuleSet:
+    return RuleSet([CompiledRule.from_rule(r) for r in Rule.objects.filter(enabled=True)])
 
 
-def _current_token() -> str | None:
-    try:
-        token = cache.get(VERSION_KEY)
-        if token is None:
-            # First use, or the cache was flushed: start a new version everyone agrees on.
-            cache.add(VERSION_KEY, uuid.uuid4().hex, timeout=None)
-            token = cache.get(VERSION_KEY)
-        return str(token) if token is not None else None
-    except Exception:  # the shared cache is down: fall back to reading the rules every time
-        log.warning(
-            "rule cache version unavailable; reading rules from the database", exc_info=True
-        )
-        return None
+# Compiled once per process and version (webhooks/versions.py): a rule's regexes and keywords
+# are not parsed again for every inbound SMS.
+_rules = VersionedCache(RULES, _load_rules)
 
 
-def enabled_rules() -> list[CompiledRule]:
-    """The enabled rules in evaluation order, from memory unless a node changed them.
+def enabled_rules() -> RuleSet:
+    """The enabled rules in evaluation order, from memory unless they changed.
 
-    Asked once per batch of inbound messages: the version check is a cache round trip."""
-    return batch_cached("automation.enabled_rules", _enabled_rules_now)
-
-
-def _enabled_rules_now() -> list[CompiledRule]:
-    global _loaded
-    token = _current_token()
-    loaded = _loaded
-    if token is not None and loaded.token == token:
-        return loaded.rules
-    rules = [CompiledRule.from_rule(r) for r in Rule.objects.filter(enabled=True)]
-    with _lock:
-        _loaded = _Loaded(token=token, rules=rules)
-    return rules
-
-
-def _bump() -> None:
-    try:
-        cache.set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
-    except Exception:
-        log.warning("could not invalidate the rule cache", exc_info=True)
-
-
-def rules_changed() -> None:
-    """Invalidate every node's rule cache, now and again when the transaction commits."""
-    global _loaded
-    _loaded = _Loaded()
-    _bump()
-    transaction.on_commit(_bump)
+    Asked once per batch of inbound messages; the version check is one short SELECT per
+    batch, shared with the webhook endpoints'."""
+    return batch_cached("automation.enabled_rules", _rules.get)

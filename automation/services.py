@@ -1,4 +1,7 @@
-"""Every change to rules goes through here (API, dashboard, admin actions), and the dry run."""
+"""Every change to rules goes through here (API, dashboard, admin actions), and the dry run.
+
+Nothing here tells the processes' rule caches: the database does, in the statement of the
+change (automation/rules.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from django.db import transaction
 
 from automation.engine import Evaluation, Inbound
 from automation.models import Rule
-from automation.rules import RuleInvalid, clean_actions, clean_match, rules_changed
+from automation.rules import RuleInvalid, clean_actions, clean_match
 from devices.models import Device
 from messaging.models import OptOut, ProviderApp
 from smsgate.errors import InvalidInput, NotFound
@@ -37,9 +40,7 @@ def create_rule(
         actions=clean_actions(actions),
         stop=stop,
     )
-    with transaction.atomic():
-        rule.save(force_insert=True)
-        rules_changed()
+    rule.save(force_insert=True)
     return rule
 
 
@@ -66,7 +67,6 @@ def update_rule(*, rule_id: str, **changes: Any) -> Rule:
         for key, value in changes.items():
             setattr(rule, key, value)
         rule.save(update_fields=[*changes, "updated_at"])
-        rules_changed()
     return rule
 
 
@@ -75,7 +75,6 @@ def delete_rule(*, rule_id: str) -> None:
         deleted, _ = Rule.objects.filter(pk=rule_id).delete()
         if not deleted:
             raise NotFound(f"There is no rule {rule_id!r}.")
-        rules_changed()
 
 
 def reorder_rules(*, order: Sequence[str]) -> list[Rule]:
@@ -96,7 +95,6 @@ def reorder_rules(*, order: Sequence[str]) -> list[Rule]:
         for i, rule in enumerate(ordered, start=1):
             rule.priority = i * PRIORITY_STEP
         Rule.objects.bulk_update(ordered, ["priority"])
-        rules_changed()
     return ordered
 
 

@@ -12,6 +12,7 @@ N batches).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -35,6 +36,17 @@ def main() -> int:
         "what", choices=["smssync", "msync", "send", "bulk", "poll", "deliver", "deliver-batch"]
     )
     parser.add_argument("-n", type=int, default=200)
+    parser.add_argument(
+        "--plain",
+        action="store_true",
+        help="no profiler: this process's CPU time per request, for comparing two commits",
+    )
+    parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="cProfile over this process's CPU time (pyinstrument's profile is wall time, "
+        "which on a busy machine is mostly waiting)",
+    )
     parser.add_argument("--database-url", default=bench.DEFAULT_DATABASE_URL)
     parser.add_argument("--redis-url", default=bench.DEFAULT_REDIS_URL)
     args = parser.parse_args()
@@ -51,6 +63,10 @@ def main() -> int:
         check=True,
         stdout=subprocess.DEVNULL,
     )
+    # Not at the top: until sys.path[0] is fixed above, `profile` would be this file.
+    import cProfile
+    import pstats
+
     import django
 
     django.setup()
@@ -176,19 +192,32 @@ def main() -> int:
             groups["receiver"] = [receiver.pid]
         meter = CpuMeter(groups)
         profiler = Profiler(interval=0.0005)
+        cpu_profile = cProfile.Profile(time.process_time)
         before = meter.snapshot()
         start = time.perf_counter()
-        with profiler:
+        own_cpu = time.process_time()
+        with contextlib.nullcontext() if args.plain else cpu_profile if args.cpu else profiler:
             for i in range(args.n):
                 action(i)
         elapsed = time.perf_counter() - start
+        own_cpu = time.process_time() - own_cpu
         spent = meter.per_item(before, meter.snapshot(), args.n)
         print(f"{args.n} in {elapsed:.2f}s: {args.n / elapsed:.1f}/s in one process")
         print(
             "CPU per request (ms; this process includes the profiler's overhead): "
             + ", ".join(f"{k} {v:.2f}" for k, v in spent.items())
         )
-        print(profiler.output_text(unicode=True, color=False, show_all=False))
+        print(f"CPU of this process per request: {own_cpu / args.n * 1000:.2f} ms")
+        if args.plain:
+            return 0
+        if args.cpu:
+            bench.OUT_DIR.mkdir(parents=True, exist_ok=True)
+            cpu_profile.dump_stats(bench.OUT_DIR / f"profile-{args.what}.pstats")
+            stats = pstats.Stats(cpu_profile)
+            stats.sort_stats("cumulative").print_stats(60)
+            stats.sort_stats("tottime").print_stats(40)
+        else:
+            print(profiler.output_text(unicode=True, color=False, show_all=False))
     finally:
         if receiver is not None:
             receiver.terminate()

@@ -40,7 +40,7 @@ if sys.path and Path(sys.path[0]).resolve() == ROOT / "bench":
     sys.path[0] = str(ROOT)
 VENV = ROOT / ".venv"
 
-from bench import app_phones, fanout  # noqa: E402
+from bench import app_phones, capacity, fanout  # noqa: E402
 from bench.cpu import CpuMeter, Snapshot, server_groups  # noqa: E402
 from bench.load import Load, Request, hammer, percentile, row  # noqa: E402
 
@@ -686,8 +686,10 @@ def measure(
 
     # inbound → webhook latency at fixed rates: the one the issue names, then one this machine
     # can sustain, so the pipeline's own latency shows apart from a growing backlog.
-    def latency_run(key: str, rate: float, offset: int) -> tuple[list[float], dict[str, Any]]:
-        step(f"inbound → webhook at {rate:g} SMS/s for {latency_seconds:g} s")
+    def latency_run(
+        key: str | None, rate: float, offset: int, length: float = latency_seconds
+    ) -> tuple[list[float], dict[str, Any]]:
+        step(f"inbound → webhook at {rate:g} SMS/s for {length:g} s")
         drain(120)
         before = receiver_stats(receiver_port)["latency"]
         cpu_before = meter.snapshot()
@@ -695,7 +697,7 @@ def measure(
             port,
             lambda i, due: smssync_make(i, f"lat|{offset + i}|{due:.6f} bench"),
             rate=rate,
-            seconds=latency_seconds,
+            seconds=length,
         )
         wanted = {offset + i for i in acknowledged}
         # Wait for the stragglers while they keep arriving (a backlog drains at the delivery
@@ -720,7 +722,8 @@ def measure(
             if lost == 0 or now > give_up or now - last_progress > 30:
                 break
             time.sleep(0.5)
-        costed(key, cpu_before, len(wanted))
+        if key is not None:
+            costed(key, cpu_before, len(wanted))
         p99 = percentile(latencies, 99)
         return latencies, row(
             p99,
@@ -730,7 +733,7 @@ def measure(
             1.0,
             higher_is_better=False,
             rate=rate,
-            seconds=latency_seconds,
+            seconds=length,
             sent=len(wanted),
             # What the server actually took in: below `rate` when it could not keep up.
             accepted_rate=len(wanted) / sending,
@@ -745,6 +748,14 @@ def measure(
     at_rate, at_rate_row = latency_run("webhook_latency", args.rate, 0)
     sustained, sustained_row = latency_run(
         "webhook_latency_sustained", args.sustained_rate, 10_000_000
+    )
+    capacity_seconds = args.capacity_seconds or (10.0 if args.quick else 30.0)
+    capacity_row = capacity.highest_rate(
+        lambda rate, offset: latency_run(None, rate, offset, capacity_seconds)[1],
+        start=args.capacity_start,
+        factor=1.4,
+        ceiling=1000.0,
+        target=100.0,
     )
 
     # fan-out against the Celery no-op baseline
@@ -799,6 +810,7 @@ def measure(
     )
     results["webhook_latency"] = at_rate_row
     results["webhook_latency_sustained"] = sustained_row
+    results["webhook_capacity"] = capacity_row
     results["celery_noop"] = row(noop, "tasks/s", None, None, None, tasks=fan_count)
     results["webhook_fanout"] = row(
         fan, "deliveries/s", "celery_noop", noop, 2.0, events=fan_count, missing=fan_missing
@@ -841,6 +853,7 @@ LABELS = {
     "poll_50_queued": "device poll, 50 queued",
     "webhook_latency": "inbound → webhook latency",
     "webhook_latency_sustained": "inbound → webhook, sustained rate",
+    "webhook_capacity": "highest rate with p99 ≤ 1 s",
     "celery_noop": "Celery no-op tasks (baseline)",
     "webhook_fanout": "webhook fan-out",
     "webhook_fanout_slow": "fan-out, 1 in 10 to a 1 s receiver",
@@ -860,6 +873,8 @@ def fmt_row(key: str, r: dict[str, Any]) -> str:
             f"lost {r['lost']} of {r['deliveries_expected']}, "
             f"{r['accepted_rate']:.0f} of {r['rate']:g}/s taken in"
         )
+    if key == "webhook_capacity":
+        value = capacity.describe(r)
     if key in app_phones.LABELS:
         value = app_phones.fmt(r, key)
     ratio = f"{r['ratio']:.2f}× {r['baseline']}" if r["ratio"] is not None else ""
@@ -955,6 +970,18 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=50.0,
         help="SMS/s of the second latency run, one this machine keeps up with",
+    )
+    parser.add_argument(
+        "--capacity-start",
+        type=float,
+        default=20.0,
+        help="first SMS/s of the stepped search for the highest rate with p99 ≤ 1 s (×1.4 a step)",
+    )
+    parser.add_argument(
+        "--capacity-seconds",
+        type=float,
+        default=None,
+        help="length of each step of that search (default 30, quick 10)",
     )
     parser.add_argument(
         "--grace",

@@ -37,7 +37,10 @@ def _send_loop() -> asyncio.AbstractEventLoop:
 
 
 def _keeps_connections_per_loop(layer: BaseChannelLayer) -> bool:
-    return type(layer).__module__.startswith("channels_redis")
+    # By its classes, not its own module: production runs a subclass that lives in smsgate
+    # (smsgate/channel_layer.py), which a test of the module name alone sent down the
+    # new-loop-per-send path.
+    return any(cls.__module__.startswith("channels_redis") for cls in type(layer).__mro__)
 
 
 def send_to_groups(messages: list[tuple[str, dict[str, Any]]]) -> None:

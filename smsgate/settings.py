@@ -145,8 +145,8 @@ if REDIS_URL:
         }
     }
 else:
-    # Shared by the quick start's web, worker and beat processes (rule-cache versions, task
-    # start counters, throttling) without a server.
+    # Shared by the quick start's web, worker and beat processes (task start counters,
+    # throttling) without a server.
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",

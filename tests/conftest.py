@@ -28,7 +28,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(autouse=True)
 def _clear_cache() -> None:
-    """Throttle counters and rule caches must not leak from one test into the next."""
+    """Throttle counters must not leak from one test into the next. (The rules and webhook
+    endpoints kept in memory need no clearing: their version lives in the database, which every
+    test rolls back or flushes.)"""
     from django.core.cache import cache
 
     cache.clear()

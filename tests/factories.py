@@ -108,3 +108,16 @@ class OptOutFactory(factory.django.DjangoModelFactory):
         model = OptOut
 
     phone = factory.Sequence(lambda n: f"+1555600{n:04d}")
+
+
+def config_versions_as_migrated() -> None:
+    """The version rows `migrate` writes (webhooks/versions.py). A flushed test database
+    (`transaction=True`) has none until a rule or endpoint changes, and without them every
+    inbound batch reads the rules and endpoints again."""
+    from webhooks.models import ConfigVersion
+    from webhooks.versions import ENDPOINTS, RULES
+
+    ConfigVersion.objects.bulk_create(
+        [ConfigVersion(name=name, token=os.urandom(16).hex()) for name in (ENDPOINTS, RULES)],
+        ignore_conflicts=True,
+    )

@@ -189,3 +189,23 @@ class Attempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.delivery_id} at {self.at:%Y-%m-%d %H:%M:%S} {self.status_code}"
+
+
+class ConfigVersion(models.Model):
+    """The version of a configuration that processes keep in memory (webhooks/versions.py):
+    the webhook endpoints (`webhooks.endpoints`) and the automation rules (`automation.rules`).
+
+    Database triggers (migrations `webhooks.0003`, `automation.0002`) replace `token` with a
+    new random value in the same statement as any change to those tables, whoever makes it
+    (a service, the admin, the delivery worker disabling an endpoint, a shell), so a change and
+    its new version commit or roll back together. A random token, not a counter: after a rolled
+    back change, or a deleted row, a counter could come back to a value a process already holds
+    for other contents. It lives here because webhooks is the lowest app that keeps such a
+    configuration; automation, above it, uses it too.
+    """
+
+    name = models.CharField(primary_key=True, max_length=40)
+    token = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.token}"

@@ -10,7 +10,8 @@ produced an event.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
@@ -27,6 +28,7 @@ from webhooks.models import Delivery, Endpoint, Event, EventType
 from webhooks.publish import enqueue_after_commit
 from webhooks.secrets import encrypt_secret, validated_secret
 from webhooks.services import validated_format, validated_url
+from webhooks.versions import ENDPOINTS, VersionedCache
 
 # The events of a message this request created or queued, by type, kept on the Message
 # instance every step of the pipeline shares (the automation `forward` action runs
@@ -70,8 +72,8 @@ def message_event_data(message: Message, event_type: str) -> dict[str, Any]:
     return data
 
 
-def _matches(endpoint: Endpoint, *, line: str | None, contact: str | None) -> bool:
-    filters = endpoint.filters or {}
+def _matches(endpoint: Subscriber, *, line: str | None, contact: str | None) -> bool:
+    filters = endpoint.filters
     wanted_line = filters.get("device_id")
     if wanted_line and wanted_line != line:
         return False
@@ -81,19 +83,43 @@ def _matches(endpoint: Endpoint, *, line: str | None, contact: str | None) -> bo
     return not wanted_contact or contact is None
 
 
-def _enabled_endpoints() -> list[Endpoint]:
-    return list(
-        Endpoint.objects.filter(enabled=True, internal=False).only(
-            "id", "events", "filters", "max_attempts", "format"
+@dataclass(frozen=True)
+class Subscriber:
+    """What the outbox needs of an enabled endpoint, kept in every process's memory."""
+
+    pk: str
+    events: frozenset[str]
+    filters: dict[str, str]
+    max_attempts: int
+
+    @classmethod
+    def of(cls, endpoint: Endpoint) -> Subscriber:
+        return cls(
+            pk=endpoint.pk,
+            events=frozenset(endpoint.events or ()),
+            filters=dict(endpoint.filters or {}),
+            max_attempts=endpoint.max_attempts,
         )
+
+
+def _enabled_endpoints() -> list[Subscriber]:
+    rows = Endpoint.objects.filter(enabled=True, internal=False).only(
+        "id", "events", "filters", "max_attempts"
     )
+    return [Subscriber.of(e) for e in rows]
 
 
-def _subscribers(event_type: str, *, line: str | None, contact: str | None) -> list[Endpoint]:
-    # The events list is a small JSON array on a small table; filtering in Python keeps this
-    # one indexed query on every database, and one per batch of inbound messages (an MSync
-    # upload of 500 would otherwise read the same endpoints 500 times).
-    endpoints = batch_cached("webhooks.enabled_endpoints", _enabled_endpoints)
+# The enabled endpoints, read again only when an endpoint changed (webhooks/versions.py):
+# a disabled or deleted endpoint is out of every process's copy at the next batch after the
+# change commits.
+_endpoints = VersionedCache(ENDPOINTS, _enabled_endpoints)
+
+
+def _subscribers(event_type: str, *, line: str | None, contact: str | None) -> list[Subscriber]:
+    # The events list is a small JSON array on a small table; filtering in Python keeps the
+    # version check the only statement (one per batch: an MSync upload of 500 would otherwise
+    # check it 500 times).
+    endpoints = batch_cached("webhooks.enabled_endpoints", _endpoints.get)
     return [
         e for e in endpoints if event_type in e.events and _matches(e, line=line, contact=contact)
     ]
@@ -180,7 +206,7 @@ def _event_for_message(message: Message, event_type: str) -> tuple[Event, bool]:
 
 
 def _add_deliveries(
-    event: Event, endpoints: Iterable[Endpoint], *, fresh: bool = False
+    event: Event, endpoints: Iterable[Endpoint | Subscriber], *, fresh: bool = False
 ) -> list[str]:
     """One Delivery per endpoint that does not have one for this event yet; returns new ids.
 
@@ -192,21 +218,21 @@ def _add_deliveries(
     existing: set[str] = set()
     if not fresh:
         existing = set(
-            Delivery.objects.filter(event=event, endpoint__in=endpoints).values_list(
-                "endpoint_id", flat=True
-            )
+            Delivery.objects.filter(
+                event=event, endpoint_id__in=[e.pk for e in endpoints]
+            ).values_list("endpoint_id", flat=True)
         )
     rows = _new_deliveries(event, [e for e in endpoints if e.pk not in existing])
     Delivery.objects.bulk_create(rows)
     return [row.pk for row in rows]
 
 
-def _new_deliveries(event: Event, endpoints: list[Endpoint]) -> list[Delivery]:
+def _new_deliveries(event: Event, endpoints: Sequence[Endpoint | Subscriber]) -> list[Delivery]:
     now = timezone.now()
     return [
         Delivery(
             event=event,
-            endpoint=e,
+            endpoint_id=e.pk,
             round_attempts=e.max_attempts,
             next_attempt_at=now,
             enqueued_at=now,

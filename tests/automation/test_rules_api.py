@@ -236,36 +236,69 @@ def test_changes_through_the_api_apply_to_the_next_message(admin_client, receive
     assert receive("yes").replies == []
 
 
-def test_a_change_made_on_another_node_is_seen_through_the_shared_version(make_rule, receive):
-    from django.core.cache import cache
-
-    from automation.rules import VERSION_KEY
-
+def test_a_change_made_without_the_services_is_seen_by_the_next_message(make_rule, receive):
     rule = make_rule(match={"keywords": ["YES"]}, actions=[{"type": "reply", "text": "old"}])
     assert [m.body for m in receive("yes").replies] == ["old"]
 
-    # Another node writes the row (no signal reaches this process) ...
+    # A shell, a migration, another node: no signal reaches this process, the database does.
     Rule.objects.filter(pk=rule.pk).update(actions=[{"type": "reply", "text": "new"}])
-    assert [m.body for m in receive("yes").replies] == ["old"]  # still cached here
-    # ... and replaces the shared version token, as rules_changed() does there.
-    cache.set(VERSION_KEY, "token-from-another-node", timeout=None)
     assert [m.body for m in receive("yes").replies] == ["new"]
 
+    Rule.objects.filter(pk=rule.pk).delete()
+    assert receive("yes").replies == []
 
-@pytest.mark.redis
-def test_the_rule_version_lives_in_redis(make_rule):
-    from django.conf import settings
-    from django.core.cache import cache
 
-    from automation.rules import VERSION_KEY, enabled_rules
+def test_another_process_holding_the_old_rules_sees_the_change(make_rule, receive):
+    from automation import rules, services
+    from webhooks import versions
 
-    assert "redis" in settings.CACHES["default"]["BACKEND"].lower()
+    rule = make_rule(match={"keywords": ["YES"]}, actions=[{"type": "reply", "text": "old"}])
+    assert [m.body for m in receive("yes").replies] == ["old"]
+    process_a = rules._rules._held
+    assert process_a is not None
+
+    # Process B starts with nothing in memory, disables the rule, and receives.
+    versions.forget_all()
+    services.update_rule(rule_id=rule.pk, enabled=False)
+    assert receive("yes").replies == []
+
+    # Back in process A, with the rules it compiled before the change.
+    rules._rules._held = process_a
+    assert receive("yes").replies == []
+
+
+def test_compiled_rules_are_kept_while_the_version_holds(make_rule):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from automation.rules import enabled_rules
+
     make_rule(name="one")
-    assert [r.name for r in enabled_rules()] == ["one"]
-    token = cache.get(VERSION_KEY)
-    make_rule(name="two")
-    assert cache.get(VERSION_KEY) != token
-    assert [r.name for r in enabled_rules()] == ["one", "two"]
+    first = enabled_rules()
+
+    with CaptureQueriesContext(connection) as ctx:
+        again = enabled_rules()
+
+    assert again is first  # not read, not compiled again
+    [version_read] = [q["sql"] for q in ctx.captured_queries]
+    assert "webhooks_configversion" in version_read
+
+
+def test_the_rule_version_changes_with_the_rules_only(make_rule):
+    from automation import services
+    from webhooks.models import ConfigVersion
+    from webhooks.versions import ENDPOINTS, RULES
+
+    def tokens() -> dict[str, str]:
+        return dict(ConfigVersion.objects.values_list("name", "token"))
+
+    rule = make_rule(name="one")
+    before = tokens()
+    services.update_rule(rule_id=rule.pk, enabled=True)  # no change
+    assert tokens() == before
+    services.update_rule(rule_id=rule.pk, priority=5)
+    after = tokens()
+    assert after[RULES] != before[RULES] and after[ENDPOINTS] == before[ENDPOINTS]
 
 
 # --- dry run -------------------------------------------------------------------------------

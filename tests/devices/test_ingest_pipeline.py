@@ -70,10 +70,14 @@ def test_an_smssync_message_through_the_full_pipeline_is_one_work_commit(
     assert response.json()["payload"]["success"] is True
     statements = _statements(ctx)
     # raw-log INSERT (its own commit, first), then one transaction: check-in, conversation
-    # lookup, message, new conversation, endpoints, tag write (the new conversation is not
-    # read back), hit log, event + deliveries (one statement), raw-log outcome. Was 15 + 2
-    # (a savepoint and a read around the tag, an event lookup, two INSERTs) and a third commit.
+    # lookup, message, new conversation, the rules' and endpoints' version (both are kept in
+    # memory while it holds), tag write (the new conversation is not read back), hit log,
+    # event + deliveries (one statement), raw-log outcome. Was 15 + 2 (a savepoint and a read
+    # around the tag, an event lookup, two INSERTs) and a third commit.
     assert len(statements) <= 10 + TRANSACTION_STATEMENTS, ctx.captured_queries
+    sql = " ".join(q["sql"] for q in ctx.captured_queries)
+    assert 'automation_rule"' not in sql and 'webhooks_endpoint"' not in sql
+    assert sql.count("webhooks_configversion") == 1
     assert statements[0] == "INSERT" and statements[1] == "BEGIN"
     assert statements.count("COMMIT") == 1 and statements[-1] == "COMMIT"
     assert "SAVEPOINT" not in statements
