@@ -79,13 +79,42 @@ def _device_unavailable(message: str) -> Refused:
     return Refused(message, code="device_unavailable")
 
 
+_DEVICE_SIMS_SQL = (
+    f"SELECT d.*, s.id AS sim_id, s.slot AS sim_slot, s.number AS sim_number,"  # noqa: S608
+    f' s.failures_in_a_row AS sim_failures FROM "{Device._meta.db_table}" d'
+    f' LEFT JOIN "{Sim._meta.db_table}" s ON s.device_id = d.id WHERE d.id = %s ORDER BY s.slot'
+)
+
+
+def _sim_on(device: Device) -> Sim | None:
+    """The SIM whose columns ride on a device row of a written-out query (sim_* aliases)."""
+    row: Any = device
+    if row.sim_id is None:
+        return None
+    sim = Sim(
+        id=row.sim_id,
+        device=device,
+        slot=row.sim_slot,
+        number=row.sim_number,
+        failures_in_a_row=row.sim_failures,
+    )
+    sim._state.adding = False
+    sim._state.db = device._state.db
+    return sim
+
+
 def explicit_device_route(device_id: str, sim_slot: int | None) -> Route:
-    sims = list(Sim.objects.select_related("device").filter(device_id=device_id))
-    device = sims[0].device if sims else Device.objects.filter(pk=device_id).first()
+    # One written-out statement (the device with its SIMs): the ORM's select_related compiled
+    # for longer than the query ran, on every send that names a device.
+    rows = list(Device.objects.raw(_DEVICE_SIMS_SQL, [device_id]))
+    device = rows[0] if rows else None
     if device is None:
         raise _device_unavailable(f"There is no device {device_id!r}.")
     if not device.enabled:
         raise _device_unavailable(f"Device {device_id!r} is disabled.")
+    sims = [sim for sim in (_sim_on(row) for row in rows) if sim is not None]
+    for sim in sims:
+        sim.device = device  # one Device instance for the route, whichever row carried the SIM
     if sim_slot is None:
         return Route(device=device, sim=sims[0] if sims else None)
     for sim in sims:
@@ -226,15 +255,8 @@ def sims_by_budget(*, exclude: Collection[str] = (), device_id: str | None = Non
         row: Any = device  # the SIM's columns and the usage sums ride on the device row
         if line_key(device.pk, row.sim_slot, None) in exclude or device.pk in exclude:
             continue
-        sim = Sim(
-            id=row.sim_id,
-            device=device,
-            slot=row.sim_slot,
-            number=row.sim_number,
-            failures_in_a_row=row.sim_failures,
-        )
-        sim._state.adding = False
-        sim._state.db = device._state.db
+        sim = _sim_on(device)
+        assert sim is not None  # an inner join: every row is a SIM
         lines.append(
             SimLine(
                 sim=sim,
