@@ -19,7 +19,7 @@ from messaging.models import (
     ProviderApp,
     Status,
 )
-from messaging.routing import FAILING_AFTER, _segments_since
+from messaging.routing import FAILING_AFTER, segments_since
 
 THREAD_LIMIT = 200
 
@@ -225,7 +225,7 @@ def list_phone_lines() -> list[PhoneLine]:
     sims = (
         Sim.objects.select_related("device")
         .filter(device__enabled=True)
-        .annotate(used_today=_segments_since(since, refund_failed=True))
+        .annotate(used_today=segments_since(since, refund_failed=True))
         .order_by("device__name", "device_id", "slot")
     )
     lines = [

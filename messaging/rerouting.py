@@ -70,11 +70,10 @@ def next_line(message: Message, policy: Policy, *, waiting: bool = False) -> Rou
     line can send. `waiting`: it waits on its line (not failed there), so a paced-out SIM is
     no better than the one it has."""
     current, _ = _current_line(message)
-    tried = [*message.lines_tried, current] if current else list(message.lines_tried)
-    if len([key for key in tried if key]) >= policy.max_attempts:
+    # "" is the shared queue, no line; a device without SIM rows is tried as a whole.
+    exclude = {key for key in (*message.lines_tried, current) if key}
+    if len(exclude) >= policy.max_attempts:
         return None
-    # A device without SIM rows is tried as a whole.
-    exclude = {key for key in tried if key}
     route = pool_route(exclude=exclude)
     if route.device is not None and not route.paced_out:
         return route
@@ -184,7 +183,12 @@ def _waiting_too_long(policy: Policy) -> Q:
     ) & (Q(send_at__isnull=True) | Q(send_at__lte=cutoff))
 
 
-def _stuck_because(message: Message) -> str | None:
+def _paced_out_sims() -> set[tuple[str, int]]:
+    """The online SIMs that have used a budget (day, hour or minute), read once per sweep."""
+    return {(line.sim.device_id, line.sim.slot) for line in sims_by_budget() if line.paced_out}
+
+
+def _stuck_because(message: Message, paced_out: set[tuple[str, int]]) -> str | None:
     """Why the line a queued message waits on will not take it, or None when it will (an
     online, enabled phone with budget takes it on its next poll, however slow its polls)."""
     device = message.device
@@ -194,15 +198,16 @@ def _stuck_because(message: Message) -> str | None:
         return f"device {device.pk} is disabled"
     if not device.online:
         return f"device {device.pk} is offline"
-    if message.sim_slot is not None:
-        lines = sims_by_budget(device_id=device.pk)
-        if any(line.sim.slot == message.sim_slot and line.paced_out for line in lines):
-            return f"device {device.pk} SIM {message.sim_slot} is paced out"
+    if message.sim_slot is not None and (device.pk, message.sim_slot) in paced_out:
+        return f"device {device.pk} SIM {message.sim_slot} is paced out"
     return None
 
 
-def reroute_one_waiting(message_id: str, policy: Policy) -> bool:
-    """Move one message that waited too long, if it still does; skips a row a poll holds."""
+def reroute_one_waiting(
+    message_id: str, policy: Policy, paced_out: set[tuple[str, int]] | None = None
+) -> bool:
+    """Move one message that waited too long, if it still does; skips a row a poll holds.
+    `paced_out`: the sweep's reading of the paced-out SIMs (read here when not given)."""
     with transaction.atomic():
         # No select_related("device"): when another sweep moved the row between this
         # statement's snapshot and its lock, PostgreSQL re-checks the locked row but not its
@@ -214,7 +219,7 @@ def reroute_one_waiting(message_id: str, policy: Policy) -> bool:
         )
         if message is None:
             return False
-        why = _stuck_because(message)
+        why = _stuck_because(message, _paced_out_sims() if paced_out is None else paced_out)
         if why is None:
             return False
         route = next_line(message, policy, waiting=True)
@@ -224,13 +229,12 @@ def reroute_one_waiting(message_id: str, policy: Policy) -> bool:
     return True
 
 
-def _on_stuck_lines() -> Q:
+def _on_stuck_lines(paced_out: set[tuple[str, int]]) -> Q:
     """Messages whose line may not take them (what `_stuck_because` checks, row by row): the
-    shared queue, an offline or disabled phone, a paced-out SIM (one pool query for all)."""
+    shared queue, an offline or disabled phone, a paced-out SIM."""
     stuck = Q(device__isnull=True) | Q(device__online=False) | Q(device__enabled=False)
-    for line in sims_by_budget():
-        if line.paced_out:
-            stuck |= Q(device_id=line.sim.device_id, sim_slot=line.sim.slot)
+    for device_id, slot in paced_out:
+        stuck |= Q(device_id=device_id, sim_slot=slot)
     return stuck
 
 
@@ -241,9 +245,11 @@ def reroute_waiting(policy: Policy | None = None) -> int:
     # Only messages on lines that will not take them: a batch of the oldest queued messages
     # would otherwise fill with messages an online phone is about to take (checked one by one
     # with a pool query each, 8 s for 500 on PostgreSQL) and never reach the stranded ones.
+    # The paced-out SIMs are read once for the run, not once per message.
+    paced_out = _paced_out_sims()
     due = list(
-        Message.objects.filter(_waiting_too_long(policy), _on_stuck_lines())
+        Message.objects.filter(_waiting_too_long(policy), _on_stuck_lines(paced_out))
         .order_by("routed_at")
         .values_list("pk", flat=True)[:SWEEP_BATCH]
     )
-    return sum(reroute_one_waiting(pk, policy) for pk in due)
+    return sum(reroute_one_waiting(pk, policy, paced_out) for pk in due)

@@ -153,7 +153,7 @@ _UNLIMITED = 2**31 - 1
 FAILING_AFTER = 3
 
 
-def _segments_since(start: datetime, *, refund_failed: bool) -> Coalesce:
+def segments_since(start: datetime, *, refund_failed: bool) -> Coalesce:
     """The segments the SIM of the outer row was handed since `start`, as a subquery."""
     handed = Message.objects.filter(
         device_id=OuterRef("device_id"), sim_slot=OuterRef("slot"), dispatched_at__gte=start
@@ -237,21 +237,17 @@ def _left(limit: int | None, used: int) -> int | None:
     return None if limit is None else max(limit - used, 0)
 
 
-def sims_by_budget(*, exclude: Collection[str] = (), device_id: str | None = None) -> list[SimLine]:
-    """Online enabled devices' SIMs (or one device's), best line first (SimLine.rank).
+def sims_by_budget(*, exclude: Collection[str] = ()) -> list[SimLine]:
+    """Online enabled devices' SIMs, best line first (SimLine.rank).
     `exclude`: line keys (messaging.rerouting leaves out the lines a message already tried; a
     key without a slot leaves out the whole device).
 
     One query: each SIM with its device and what it has used in each window, and its queue.
     The order is taken in Python, over a handful of rows."""
     now = timezone.now()
-    sql = _LINES_SQL
-    params: list[Any] = [now - timedelta(days=1), now - timedelta(hours=1)]
-    params.append(now - timedelta(minutes=1))
-    if device_id is not None:
-        sql, params = sql + " AND s.device_id = %s", [*params, device_id]
+    windows = [now - timedelta(days=1), now - timedelta(hours=1), now - timedelta(minutes=1)]
     lines = []
-    for device in Device.objects.raw(sql, params):
+    for device in Device.objects.raw(_LINES_SQL, windows):
         row: Any = device  # the SIM's columns and the usage sums ride on the device row
         if line_key(device.pk, row.sim_slot, None) in exclude or device.pk in exclude:
             continue
