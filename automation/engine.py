@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, F, JSONField, Value, When
 
 from automation.matching import keyword_words, render, starts_with_keyword, words
@@ -33,6 +33,7 @@ from messaging.services import send_message
 from smsgate.batch import batch_collect
 from smsgate.errors import DomainError, InvalidInput, Refused
 from smsgate.phones import can_reply_to
+from smsgate.sqlwrite import insert_sql
 from webhooks.outbox import enqueue_forward
 
 log = logging.getLogger(__name__)
@@ -416,7 +417,11 @@ def _write_batch(items: list[tuple[list[_TagRequest], list[RuleHit]]]) -> None:
     """The tags and hit logs of a batch of evaluations: the tags first (their outcomes are in
     the hits), then one INSERT of every hit."""
     _apply_tags([request for tags, _ in items for request in tags])
-    RuleHit.objects.bulk_create([hit for _, hits in items for hit in hits])
+    hits = [hit for _, hits in items for hit in hits]
+    if hits:
+        sql, params = insert_sql(RuleHit, hits)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
 
 
 def _apply_tags(requests: list[_TagRequest]) -> None:

@@ -7,11 +7,10 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import F
-from django.db.models.constants import OnConflict
-from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
 from messaging.models import Conversation, Message
+from smsgate.sqlwrite import insert_sql
 
 
 def point_conversation_at(
@@ -62,22 +61,11 @@ def insert_new(model: Any, objs: Sequence[Any]) -> set[str]:
     PostgreSQL and SQLite (≥ 3.35) return only the rows they inserted, so one statement per
     batch tells new rows from duplicates; bulk_create(ignore_conflicts=True) cannot.
     """
-    fields = list(model._meta.concrete_fields)
-    size = max(1, connection.ops.bulk_batch_size(fields, objs))
+    size = max(1, connection.ops.bulk_batch_size(list(model._meta.concrete_fields), objs))
     inserted: set[str] = set()
-    for start in range(0, len(objs), size):
-        chunk = list(objs[start : start + size])
-        for obj in chunk:
-            obj._prepare_related_fields_for_save(operation_name="bulk_create")
-        query = InsertQuery(model, on_conflict=OnConflict.IGNORE)
-        query.insert_values(fields, chunk)
-        compiler = query.get_compiler(connection=connection)
-        compiler.returning_fields = [model._meta.pk]
-        with connection.cursor() as cursor:
-            for sql, params in compiler.as_sql():
-                cursor.execute(sql, params)
-                inserted.update(row[0] for row in cursor.fetchall())
-    for obj in objs:
-        obj._state.adding = False
-        obj._state.db = connection.alias
+    with connection.cursor() as cursor:
+        for start in range(0, len(objs), size):
+            sql, params = insert_sql(model, objs[start : start + size], ignore_conflicts=True)
+            cursor.execute(sql, params)
+            inserted.update(row[0] for row in cursor.fetchall())
     return inserted

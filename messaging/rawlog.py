@@ -15,10 +15,11 @@ from __future__ import annotations
 from urllib.parse import parse_qsl
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.http import HttpRequest
 
 from messaging.models import InboundRequest
+from smsgate.sqlwrite import insert_sql, update_by_pk
 
 
 def max_body_bytes() -> int:
@@ -78,7 +79,7 @@ def read_body(request: HttpRequest) -> tuple[bytes, bool]:
 def log_request(request: HttpRequest, *, source: str) -> tuple[InboundRequest, bytes, bool]:
     """Store the request as received; returns the log row, the body and whether it was too large."""
     body, too_large = read_body(request)
-    entry = InboundRequest.objects.create(
+    entry = InboundRequest(
         source=source,
         method=(request.method or "")[:10],
         path=_text(request.path[:500]),
@@ -88,6 +89,10 @@ def log_request(request: HttpRequest, *, source: str) -> tuple[InboundRequest, b
         body_truncated=too_large,
         remote_addr=(request.META.get("REMOTE_ADDR") or "")[:64],
     )
+    # Every request a phone or provider sends is logged first: built once, not compiled anew.
+    sql, params = insert_sql(InboundRequest, [entry])
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
     return entry, body, too_large
 
 
@@ -116,10 +121,10 @@ def finish(
         fields["app_id"] = app_id
     if getattr(entry, "_recorded", None) == fields:
         return
-    connection = transaction.get_connection()
-    if connection.in_atomic_block and connection.needs_rollback:
+    current = transaction.get_connection()
+    if current.in_atomic_block and current.needs_rollback:
         return  # the work is rolling back; the caller records the outcome after it
-    InboundRequest.objects.filter(pk=entry.pk).update(**fields)
+    update_by_pk(InboundRequest, entry.pk, fields)
 
     def recorded() -> None:
         entry._recorded = fields  # type: ignore[attr-defined]

@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -108,19 +108,40 @@ def _claim_sql() -> str:
 
 _ModelT = TypeVar("_ModelT", Endpoint, Event)
 
+_Converter = Callable[[Any, Any, Any], Any]
+
+
+@functools.cache
+def _converters(
+    model: type[Endpoint] | type[Event], vendor: str
+) -> list[tuple[Any, list[_Converter]]]:
+    """Each column's expression and the converters the ORM would apply to it (JSON, dates):
+    the same for every row, so worked out once per process rather than per row and field."""
+    del vendor  # part of the cache key: converters depend on the database
+    found = []
+    for field in model._meta.concrete_fields:
+        expression = field.get_col(model._meta.db_table)
+        found.append(
+            (
+                expression,
+                connection.ops.get_db_converters(expression) + field.get_db_converters(connection),
+            )
+        )
+    return found
+
 
 def _from_row(model: type[_ModelT], values: Sequence[Any]) -> _ModelT:
     """A model instance from raw column values, converted as the ORM would (JSON, dates)."""
-    fields = model._meta.concrete_fields
     converted = []
-    for field, value in zip(fields, values, strict=True):
-        expression = field.get_col(model._meta.db_table)
-        for converter in connection.ops.get_db_converters(expression) + field.get_db_converters(
-            connection
-        ):
+    for (expression, converters), value in zip(
+        _converters(model, connection.vendor), values, strict=True
+    ):
+        for converter in converters:
             value = converter(value, expression, connection)
         converted.append(value)
-    return model.from_db(connection.alias, [f.attname for f in fields], converted)
+    return model.from_db(
+        connection.alias, [f.attname for f in model._meta.concrete_fields], converted
+    )
 
 
 @dataclass(frozen=True)
@@ -147,8 +168,15 @@ def _claim_postgresql(ids: list[str], *, force: bool, now: datetime) -> list[Cla
         found = cursor.fetchall()
     n_endpoint = len(Endpoint._meta.concrete_fields)
     claims = []
+    # A batch usually goes to one or two endpoints: each endpoint row is converted once and
+    # its instance shared by the batch's deliveries (nothing in an attempt changes it).
+    endpoints: dict[str, Endpoint] = {}
     for values in found:
-        endpoint = _from_row(Endpoint, values[2 : 2 + n_endpoint])
+        endpoint_id = values[2]
+        endpoint = endpoints.get(endpoint_id)
+        if endpoint is None:
+            endpoint = _from_row(Endpoint, values[2 : 2 + n_endpoint])
+            endpoints[endpoint_id] = endpoint
         event = _from_row(Event, values[2 + n_endpoint :])
         row = Delivery(id=values[1], event=event, endpoint=endpoint)
         row._state.adding = False

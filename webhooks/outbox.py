@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
-from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
 from devices.models import Device
 from messaging.models import Direction, Message
 from smsgate.batch import batch_cached, batch_collect
 from smsgate.errors import InvalidInput, NotFound
+from smsgate.sqlwrite import insert_sql
 from webhooks.formats import get_format
 from webhooks.formats.base import iso
 from webhooks.models import Delivery, Endpoint, Event, EventType
@@ -156,21 +156,11 @@ class _Outbox:
         enqueue_after_commit([d.pk for d in deliveries])
 
 
-def _insert_sql(model: Any, objs: list[Any]) -> tuple[str, tuple[Any, ...]]:
-    query = InsertQuery(model)
-    query.insert_values(list(model._meta.concrete_fields), objs)
-    [(sql, params)] = query.get_compiler(connection=connection).as_sql()
-    for obj in objs:
-        obj._state.adding = False
-        obj._state.db = connection.alias
-    return sql, tuple(params)
-
-
 def _insert_together(events: list[Event], deliveries: list[Delivery]) -> None:
     """The events and their deliveries in one statement (a data-modifying WITH, PostgreSQL):
     one round trip fewer per batch. The deliveries' foreign keys are checked at commit."""
-    event_sql, event_params = _insert_sql(Event, events)
-    delivery_sql, delivery_params = _insert_sql(Delivery, deliveries)
+    event_sql, event_params = insert_sql(Event, events)
+    delivery_sql, delivery_params = insert_sql(Delivery, deliveries)
     with connection.cursor() as cursor:
         cursor.execute(
             f"WITH inserted_events AS ({event_sql}) {delivery_sql}",

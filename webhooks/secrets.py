@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import secrets as secrets_module
 from datetime import datetime, timedelta
 from typing import Any
@@ -56,14 +57,22 @@ def encrypt_secret(secret: str | None) -> str:
     return encrypt_json({"secret": secret}) if secret else ""
 
 
+@functools.lru_cache(maxsize=256)
+def _decrypted(token: str) -> str:
+    # A Fernet token always decrypts to the same secret, so a worker signing thousands of
+    # deliveries to the same endpoints decrypts each secret once, not once per delivery.
+    # Keyed by the ciphertext: a rotated secret is a new token and misses the cache.
+    return str(decrypt_json(token).get("secret", ""))
+
+
 def endpoint_secrets(endpoint: Endpoint, *, now: datetime | None = None) -> list[str]:
     """The secrets to sign with: the current one, then the previous one during its grace."""
     now = now or timezone.now()
-    found = [str(decrypt_json(endpoint.secret_encrypted).get("secret", ""))]
+    found = [_decrypted(endpoint.secret_encrypted)] if endpoint.secret_encrypted else []
     if (
         endpoint.previous_secret_encrypted
         and endpoint.previous_secret_expires_at
         and endpoint.previous_secret_expires_at > now
     ):
-        found.append(str(decrypt_json(endpoint.previous_secret_encrypted).get("secret", "")))
+        found.append(_decrypted(endpoint.previous_secret_encrypted))
     return [s for s in found if s]
