@@ -33,7 +33,7 @@ from messaging.services import send_message
 from smsgate.batch import batch_collect
 from smsgate.errors import DomainError, InvalidInput, Refused
 from smsgate.phones import can_reply_to
-from smsgate.sqlwrite import insert_sql
+from smsgate.statements import insert_sql
 from webhooks.outbox import enqueue_forward
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from messaging.models import Conversation, Message
-from smsgate.sqlwrite import insert_sql
+from smsgate.statements import insert_sql
 
 
 def point_conversation_at(

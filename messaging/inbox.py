@@ -20,6 +20,7 @@ from messaging.conversations import insert_new, point_conversation_at
 from messaging.encoding import segment_info
 from messaging.models import Conversation, Direction, Message, ProviderApp, Status
 from smsgate.ids import new_cnv_id
+from smsgate.statements import rows_where_in
 
 
 @dataclass
@@ -66,7 +67,7 @@ def store(batch: Sequence[InboundSMS]) -> list[InboundResult]:
     if not batch:
         return []
     phones = {sms.from_number for sms in batch}
-    known = {c.phone: c for c in Conversation.objects.filter(phone__in=phones)}
+    known = {c.phone: c for c in rows_where_in(Conversation, "phone", sorted(phones))}
     fresh_ids = {phone: new_cnv_id() for phone in phones if phone not in known}
     messages: list[Message] = []
     for sms in batch:

@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from django.http import HttpRequest
 
 from messaging.models import InboundRequest
-from smsgate.sqlwrite import insert_sql, update_by_pk
+from smsgate.statements import insert_sql, update_by_pk
 
 
 def max_body_bytes() -> int:

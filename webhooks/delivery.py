@@ -22,11 +22,11 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -34,6 +34,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from smsgate import http
+from smsgate.statements import from_row
 from webhooks.formats import FORMATS, get_format
 from webhooks.formats.base import FormatSpec, Outcome, Target
 from webhooks.models import Attempt, Delivery, DeliveryStatus, Endpoint, Event
@@ -106,44 +107,6 @@ def _claim_sql() -> str:
     )
 
 
-_ModelT = TypeVar("_ModelT", Endpoint, Event)
-
-_Converter = Callable[[Any, Any, Any], Any]
-
-
-@functools.cache
-def _converters(
-    model: type[Endpoint] | type[Event], vendor: str
-) -> list[tuple[Any, list[_Converter]]]:
-    """Each column's expression and the converters the ORM would apply to it (JSON, dates):
-    the same for every row, so worked out once per process rather than per row and field."""
-    del vendor  # part of the cache key: converters depend on the database
-    found = []
-    for field in model._meta.concrete_fields:
-        expression = field.get_col(model._meta.db_table)
-        found.append(
-            (
-                expression,
-                connection.ops.get_db_converters(expression) + field.get_db_converters(connection),
-            )
-        )
-    return found
-
-
-def _from_row(model: type[_ModelT], values: Sequence[Any]) -> _ModelT:
-    """A model instance from raw column values, converted as the ORM would (JSON, dates)."""
-    converted = []
-    for (expression, converters), value in zip(
-        _converters(model, connection.vendor), values, strict=True
-    ):
-        for converter in converters:
-            value = converter(value, expression, connection)
-        converted.append(value)
-    return model.from_db(
-        connection.alias, [f.attname for f in model._meta.concrete_fields], converted
-    )
-
-
 @dataclass(frozen=True)
 class Claim:
     delivery: Delivery  # with its endpoint and event loaded
@@ -175,9 +138,9 @@ def _claim_postgresql(ids: list[str], *, force: bool, now: datetime) -> list[Cla
         endpoint_id = values[2]
         endpoint = endpoints.get(endpoint_id)
         if endpoint is None:
-            endpoint = _from_row(Endpoint, values[2 : 2 + n_endpoint])
+            endpoint = from_row(Endpoint, values[2 : 2 + n_endpoint])
             endpoints[endpoint_id] = endpoint
-        event = _from_row(Event, values[2 + n_endpoint :])
+        event = from_row(Event, values[2 + n_endpoint :])
         row = Delivery(id=values[1], event=event, endpoint=endpoint)
         row._state.adding = False
         row._state.db = connection.alias
@@ -224,6 +187,8 @@ def _claim_portable(ids: list[str], *, force: bool, now: datetime) -> list[Claim
 
 
 def _why_not_claimed(ids: list[str], *, force: bool) -> dict[str, str]:
+    if not ids:  # the usual case: every id was claimed (the ORM would still build its query)
+        return {}
     enabled = dict(Delivery.objects.filter(pk__in=ids).values_list("pk", "endpoint__enabled"))
     why = {}
     for pk in ids:

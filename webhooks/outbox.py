@@ -21,7 +21,7 @@ from devices.models import Device
 from messaging.models import Direction, Message
 from smsgate.batch import batch_cached, batch_collect
 from smsgate.errors import InvalidInput, NotFound
-from smsgate.sqlwrite import insert_sql
+from smsgate.statements import insert_sql
 from webhooks.formats import get_format
 from webhooks.formats.base import iso
 from webhooks.models import Delivery, Endpoint, Event, EventType

@@ -1,0 +1,138 @@
+"""Statements of the hot paths built once per process.
+
+Django's compilers rebuild the same statement for every request: on an inbound SMS they cost
+more CPU than PostgreSQL spent running the statements (docs/performance.md). The statements
+here are the ones those compilers build for plain values (no expressions), with the values
+prepared exactly as they prepare them (`pre_save`, then `get_db_prep_save`) and the rows read
+back converted exactly as the ORM converts them, so what lands in the database and what
+comes back are the same.
+
+Only table and column names from the models are formatted into the SQL; every value is a
+query parameter.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from django.db import connection
+from django.db.models import AutoField, Field, Model
+
+_ModelT = TypeVar("_ModelT", bound=Model)
+_Converter = Callable[[Any, Any, Any], Any]
+
+
+@functools.cache
+def _insert_parts(
+    model: type[Model], returning: bool
+) -> tuple[list[Field[Any, Any]], str, str, str]:
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    # A database-generated id is left to the database, as the ORM does for a new row.
+    fields = [f for f in model._meta.concrete_fields if not isinstance(f, AutoField)]
+    head = f"INSERT INTO {table} ({', '.join(quote(str(f.column)) for f in fields)}) VALUES "  # noqa: S608
+    row = f"({', '.join(['%s'] * len(fields))})"
+    tail = ""
+    if returning:
+        tail = f" ON CONFLICT DO NOTHING RETURNING {table}.{quote(str(model._meta.pk.column))}"
+    return fields, head, row, tail
+
+
+def insert_sql(
+    model: type[Model], objs: Sequence[Model], *, ignore_conflicts: bool = False
+) -> tuple[str, tuple[Any, ...]]:
+    """One INSERT of `objs` as SQL and parameters, to run alone or as a part of a WITH.
+
+    `ignore_conflicts` adds ON CONFLICT DO NOTHING RETURNING the primary key, so the caller
+    learns which rows were really inserted. The objects count as saved afterwards.
+    """
+    fields, head, row, tail = _insert_parts(model, ignore_conflicts)
+    params: list[Any] = []
+    for obj in objs:
+        # As bulk_create: a related object set on the instance gives its id to the column.
+        obj._prepare_related_fields_for_save(operation_name="bulk_create")  # type: ignore[attr-defined]
+        params.extend(f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields)
+        obj._state.adding = False
+        obj._state.db = connection.alias
+    return head + ", ".join([row] * len(objs)) + tail, tuple(params)
+
+
+@functools.cache
+def _update_sql(model: type[Model], names: tuple[str, ...]) -> tuple[list[Field[Any, Any]], str]:
+    quote = connection.ops.quote_name
+    meta = model._meta
+    fields: list[Field[Any, Any]] = [meta.get_field(name) for name in names]  # type: ignore[misc]
+    assignments = ", ".join(f"{quote(str(f.column))} = %s" for f in fields)
+    sql = (
+        f"UPDATE {quote(meta.db_table)} SET {assignments}"  # noqa: S608
+        f" WHERE {quote(str(meta.pk.column))} = %s"
+    )
+    return fields, sql
+
+
+def update_by_pk(model: type[Model], pk: Any, values: Mapping[str, Any]) -> int:
+    """UPDATE one row's fields to plain values (no expressions); the number of rows changed."""
+    fields, sql = _update_sql(model, tuple(values))
+    params = [
+        f.get_db_prep_save(value, connection)
+        for f, value in zip(fields, values.values(), strict=True)
+    ]
+    params.append(model._meta.pk.get_db_prep_value(pk, connection))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return int(cursor.rowcount)
+
+
+@functools.cache
+def _converters(model: type[Model], vendor: str) -> list[tuple[Any, list[_Converter]]]:
+    """Each column's expression and the converters the ORM applies to it (JSON, dates)."""
+    del vendor  # part of the cache key: converters depend on the database
+    found = []
+    for field in model._meta.concrete_fields:
+        expression = field.get_col(model._meta.db_table)
+        converters = connection.ops.get_db_converters(expression) + field.get_db_converters(
+            connection
+        )
+        found.append((expression, converters))
+    return found
+
+
+def from_row(model: type[_ModelT], values: Sequence[Any]) -> _ModelT:
+    """An instance from the raw values of its concrete columns (in `columns(model)` order)."""
+    converted = []
+    for (expression, converters), value in zip(
+        _converters(model, connection.vendor), values, strict=True
+    ):
+        for converter in converters:
+            value = converter(value, expression, connection)
+        converted.append(value)
+    return model.from_db(
+        connection.alias, [f.attname for f in model._meta.concrete_fields], converted
+    )
+
+
+@functools.cache
+def columns(model: type[Model], alias: str = "") -> str:
+    """The model's concrete columns, quoted, for a written-out SELECT (`alias.` before each)."""
+    quote = connection.ops.quote_name
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(prefix + quote(str(f.column)) for f in model._meta.concrete_fields)
+
+
+def rows_where_in(model: type[_ModelT], field_name: str, values: Sequence[Any]) -> list[_ModelT]:
+    """The rows whose `field_name` is one of `values`, as instances (no ordering)."""
+    if not values:
+        return []
+    quote = connection.ops.quote_name
+    field = model._meta.get_field(field_name)
+    column = quote(str(field.column))  # type: ignore[union-attr]
+    sql = (
+        f"SELECT {columns(model)} FROM {quote(model._meta.db_table)}"  # noqa: S608
+        f" WHERE {column} IN ({', '.join(['%s'] * len(values))})"
+    )
+    params = [field.get_db_prep_value(v, connection) for v in values]  # type: ignore[union-attr]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [from_row(model, row) for row in cursor.fetchall()]
