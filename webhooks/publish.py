@@ -25,9 +25,16 @@ def publish(delivery_ids: list[str]) -> None:
     # checkout per message, and one pipelined round trip to Redis per 1,000 commands
     # (kombu's publish batch) rather than one per message.
     size = max(1, int(settings.SMSGATE_WEBHOOKS_BATCH_SIZE))
+    chunks = [
+        list(delivery_ids[start : start + size]) for start in range(0, len(delivery_ids), size)
+    ]
+    if len(chunks) == 1:
+        # One message (an inbound SMS's endpoints): a pipeline to set up and flush would cost
+        # more than the single push it batches.
+        app.send_task(DELIVER_BATCH_TASK, args=(chunks[0],))
+        return
     with app.producer_or_acquire() as producer, producer.batch():
-        for start in range(0, len(delivery_ids), size):
-            chunk = list(delivery_ids[start : start + size])
+        for chunk in chunks:
             app.send_task(DELIVER_BATCH_TASK, args=(chunk,), producer=producer)
 
 
