@@ -15,19 +15,44 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from django.db import connection
+from django.db import connection, models
 from django.db.models import AutoField, Field, Model
 
 _ModelT = TypeVar("_ModelT", bound=Model)
 _Converter = Callable[[Any, Any, Any], Any]
 
 
+# Fields whose preparation leaves a value of these types (or None) as it is: a str for a text
+# column, an int for an integer one. Only these exact classes: a subclass may prepare values.
+_PLAIN: dict[type[Field[Any, Any]], tuple[type, ...]] = {
+    models.CharField: (str,),
+    models.TextField: (str,),
+    models.IntegerField: (int,),
+    models.BigIntegerField: (int,),
+    models.SmallIntegerField: (int,),
+    models.PositiveIntegerField: (int,),
+    models.PositiveSmallIntegerField: (int,),
+    models.BooleanField: (bool,),
+}
+
+
+@dataclass(frozen=True)
+class _Column:
+    field: Field[Any, Any]
+    attname: str
+    plain: tuple[type, ...]  # value types that need no preparation (empty: always prepare)
+
+
+def _column(field: Field[Any, Any]) -> _Column:
+    target = field.target_field if isinstance(field, models.ForeignKey) else field
+    return _Column(field, field.attname, _PLAIN.get(type(target), ()))
+
+
 @functools.cache
-def _insert_parts(
-    model: type[Model], returning: bool
-) -> tuple[list[Field[Any, Any]], str, str, str]:
+def _insert_parts(model: type[Model], returning: bool) -> tuple[list[_Column], str, str, str]:
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
     # A database-generated id is left to the database, as the ORM does for a new row.
@@ -37,7 +62,7 @@ def _insert_parts(
     tail = ""
     if returning:
         tail = f" ON CONFLICT DO NOTHING RETURNING {table}.{quote(str(model._meta.pk.column))}"
-    return fields, head, row, tail
+    return [_column(f) for f in fields], head, row, tail
 
 
 def insert_sql(
@@ -48,12 +73,19 @@ def insert_sql(
     `ignore_conflicts` adds ON CONFLICT DO NOTHING RETURNING the primary key, so the caller
     learns which rows were really inserted. The objects count as saved afterwards.
     """
-    fields, head, row, tail = _insert_parts(model, ignore_conflicts)
+    columns, head, row, tail = _insert_parts(model, ignore_conflicts)
     params: list[Any] = []
     for obj in objs:
         # As bulk_create: a related object set on the instance gives its id to the column.
         obj._prepare_related_fields_for_save(operation_name="bulk_create")  # type: ignore[attr-defined]
-        params.extend(f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields)
+        for column in columns:
+            if column.plain:
+                value = getattr(obj, column.attname)
+                if value is None or type(value) in column.plain:
+                    params.append(value)
+                    continue
+            field = column.field
+            params.append(field.get_db_prep_save(field.pre_save(obj, True), connection))
         obj._state.adding = False
         obj._state.db = connection.alias
     return head + ", ".join([row] * len(objs)) + tail, tuple(params)
