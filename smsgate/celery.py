@@ -43,11 +43,14 @@ class GuardedTask(Task):  # type: ignore[misc]
             from django.core.cache import cache
 
             key = f"celery:starts:{task_id}"
-            cache.add(key, 0, timeout=_STARTS_TTL)
-            try:
-                starts = cache.incr(key)
-            except ValueError:  # evicted between add and incr
-                starts = 1
+            # The first start (nearly every task) is one round trip to the cache: the add
+            # succeeds. Only a task started before counts up.
+            starts = 1
+            if not cache.add(key, 1, timeout=_STARTS_TTL):
+                try:
+                    starts = cache.incr(key)
+                except ValueError:  # expired between add and incr
+                    starts = 1
             if starts > MAX_STARTS_PER_TASK:
                 log.error(
                     "dropping task %s[%s]: started %d times without finishing (poison message?)",
