@@ -20,7 +20,7 @@ from messaging.conversations import insert_new, point_conversation_at
 from messaging.encoding import segment_info
 from messaging.models import Conversation, Direction, Message, ProviderApp, Status
 from smsgate.ids import new_cnv_id
-from smsgate.statements import rows_where_in
+from smsgate.rows import rows_where_in
 
 
 @dataclass

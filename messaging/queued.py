@@ -3,48 +3,28 @@ in one statement on PostgreSQL (messaging.services decides what to write; this w
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from messaging.conversations import point_conversation_at
 from messaging.models import Conversation, Message, MessageEvent
-
-_INSERT_SQL: dict[tuple[Any, bool], tuple[list[Any], str]] = {}
-
-
-def _compiled_insert(
-    model: Any, obj: Any, *, ignore_conflicts: bool = False
-) -> tuple[str, tuple[Any, ...]]:
-    """The INSERT of one new row as SQL and parameters (ON CONFLICT DO NOTHING RETURNING pk when
-    `ignore_conflicts`). The SQL is built once per model: Django's insert compiler, run three
-    times per recipient, cost more than the statement it built. The values are prepared as
-    that compiler prepares them (pre_save, then get_db_prep_save)."""
-    from django.db.models import AutoField
-
-    key = (model, ignore_conflicts)
-    if key not in _INSERT_SQL:
-        quote = connection.ops.quote_name
-        table = quote(model._meta.db_table)
-        fields = [f for f in model._meta.concrete_fields if not isinstance(f, AutoField)]
-        sql = (
-            f"INSERT INTO {table} ({', '.join(quote(f.column) for f in fields)})"  # noqa: S608
-            f" VALUES ({', '.join(['%s'] * len(fields))})"
-        )
-        if ignore_conflicts:
-            sql += f" ON CONFLICT DO NOTHING RETURNING {table}.{quote(model._meta.pk.column)}"
-        _INSERT_SQL[key] = (fields, sql)
-    fields, sql = _INSERT_SQL[key]
-    obj._prepare_related_fields_for_save(operation_name="save")
-    params = tuple(f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields)
-    return sql, params
+from smsgate.statements import insert_sql, update_sql
 
 
 def _conversation_line(message: Message) -> dict[str, Any]:
     if not message.device_id and not message.app_id:
         return {}
     return {"device_id": message.device_id, "sim_slot": message.sim_slot, "app_id": message.app_id}
+
+
+def writes_alone() -> bool:
+    """Whether save_queued's writes need no transaction around them: on PostgreSQL, outside
+    any transaction, they are one statement, which commits by itself (its foreign keys are
+    checked at its end); BEGIN and COMMIT were two round trips more per send. The caller's
+    after-commit side effects then run as soon as they are registered, after the write."""
+    return connection.vendor == "postgresql" and not connection.in_atomic_block
 
 
 def save_queued(
@@ -56,30 +36,26 @@ def save_queued(
     data-modifying WITH parts of the conversation's INSERT or UPDATE): a send is a third of the
     round trips it was, and a bulk send one statement per recipient instead of three. The
     foreign keys between them are checked at commit, so the order within the statement does not
-    matter. Other databases take the three statements.
+    matter. Other databases take the three statements, in the caller's transaction.
     """
     event = MessageEvent(message=message, status=status, at=timezone.now(), detail=detail)
     if connection.vendor != "postgresql":
         message.save(force_insert=True)
         event.save(force_insert=True)
         return point_conversation_at(message, conversation)
-    from django.db.models.sql import UpdateQuery
-
-    message_sql, message_params = _compiled_insert(Message, message)
-    event_sql, event_params = _compiled_insert(MessageEvent, event)
+    message_sql, message_params = insert_sql(Message, [message])
+    event_sql, event_params = insert_sql(MessageEvent, [event])
     created: Conversation | None = None
     if conversation is not None:
-        update = cast(
-            UpdateQuery, Conversation.objects.filter(pk=conversation.pk).query.chain(UpdateQuery)
-        )
-        update.add_update_values(
+        final_sql, final_params = update_sql(
+            Conversation,
+            conversation.pk,
             {
                 "last_message_id": message.pk,
                 "updated_at": timezone.now(),
                 **_conversation_line(message),
-            }
+            },
         )
-        final_sql, final_params = update.get_compiler(connection=connection).as_sql()
     else:
         assert message.conversation_id
         created = Conversation(
@@ -89,11 +65,21 @@ def save_queued(
             unread=0,
             **_conversation_line(message),
         )
-        final_sql, final_params = _compiled_insert(Conversation, created, ignore_conflicts=True)
+        final_sql, final_params = insert_sql(Conversation, [created], ignore_conflicts=True)
     sql = f"WITH m AS ({message_sql}), e AS ({event_sql}) {final_sql}"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, (*message_params, *event_params, *final_params))
-        inserted = bool(cursor.fetchall()) if created is not None else True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, (*message_params, *event_params, *final_params))
+            inserted = bool(cursor.fetchall()) if created is not None else True
+    except IntegrityError:
+        if created is None or connection.in_atomic_block:
+            raise
+        # Committed alone (writes_alone), the statement that met a conversation another
+        # request created first left the message pointing at one that does not exist: its
+        # foreign key failed and nothing was written. In a transaction, the repair below runs
+        # before that check.
+        with transaction.atomic():
+            return save_queued(message, status, detail, None)
     for obj in (message, event):
         obj._state.adding = False
         obj._state.db = connection.alias

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import connection
 from django.db.models import (
     F,
     OuterRef,
@@ -23,6 +24,7 @@ from devices.models import Device, Sim
 from messaging.models import Conversation, Message, ProviderApp, Status
 from messaging.policy import fallback_app
 from smsgate.errors import InvalidInput, Refused
+from smsgate.rows import ModelColumns
 
 
 @dataclass(frozen=True)
@@ -79,11 +81,19 @@ def _device_unavailable(message: str) -> Refused:
     return Refused(message, code="device_unavailable")
 
 
+_DEVICE = ModelColumns(Device)
 _DEVICE_SIMS_SQL = (
-    f"SELECT d.*, s.id AS sim_id, s.slot AS sim_slot, s.number AS sim_number,"  # noqa: S608
-    f' s.failures_in_a_row AS sim_failures FROM "{Device._meta.db_table}" d'
-    f' LEFT JOIN "{Sim._meta.db_table}" s ON s.device_id = d.id WHERE d.id = %s ORDER BY s.slot'
+    f"SELECT {_DEVICE.select('d')}, s.id, s.slot, s.number, s.failures_in_a_row"  # noqa: S608
+    f' FROM "{Device._meta.db_table}" d LEFT JOIN "{Sim._meta.db_table}" s ON s.device_id = d.id'
+    " WHERE d.id = %s ORDER BY s.slot"
 )
+
+
+def _sim(device: Device, sim_id: int, slot: int, number: str, failures: int) -> Sim:
+    sim = Sim(id=sim_id, device=device, slot=slot, number=number, failures_in_a_row=failures)
+    sim._state.adding = False
+    sim._state.db = device._state.db
+    return sim
 
 
 def _sim_on(device: Device) -> Sim | None:
@@ -91,30 +101,23 @@ def _sim_on(device: Device) -> Sim | None:
     row: Any = device
     if row.sim_id is None:
         return None
-    sim = Sim(
-        id=row.sim_id,
-        device=device,
-        slot=row.sim_slot,
-        number=row.sim_number,
-        failures_in_a_row=row.sim_failures,
-    )
-    sim._state.adding = False
-    sim._state.db = device._state.db
-    return sim
+    return _sim(device, row.sim_id, row.sim_slot, row.sim_number, row.sim_failures)
 
 
 def explicit_device_route(device_id: str, sim_slot: int | None) -> Route:
-    # One written-out statement (the device with its SIMs): the ORM's select_related compiled
-    # for longer than the query ran, on every send that names a device.
-    rows = list(Device.objects.raw(_DEVICE_SIMS_SQL, [device_id]))
-    device = rows[0] if rows else None
+    # One written-out statement (the device with its SIMs), read with a plain cursor: the
+    # ORM's select_related, then Device.objects.raw, compiled for longer than the query ran,
+    # on every send that names a device.
+    with connection.cursor() as cursor:
+        cursor.execute(_DEVICE_SIMS_SQL, [device_id])
+        rows = cursor.fetchall()
+    device = _DEVICE.load(rows[0]) if rows else None
     if device is None:
         raise _device_unavailable(f"There is no device {device_id!r}.")
     if not device.enabled:
         raise _device_unavailable(f"Device {device_id!r} is disabled.")
-    sims = [sim for sim in (_sim_on(row) for row in rows) if sim is not None]
-    for sim in sims:
-        sim.device = device  # one Device instance for the route, whichever row carried the SIM
+    at = _DEVICE.width
+    sims = [_sim(device, *row[at : at + 4]) for row in rows if row[at] is not None]
     if sim_slot is None:
         return Route(device=device, sim=sims[0] if sims else None)
     for sim in sims:

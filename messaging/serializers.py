@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from typing import Any
@@ -123,6 +124,77 @@ class SendSerializer(serializers.Serializer):
     respect_quiet_hours = StrictBooleanField(required=False)
 
 
+# What a plain send may hold for `plain_send` to take it; anything else (times, metadata, a
+# form-encoded body, a value of another type) goes through SendSerializer.
+_PLAIN_SEND_FIELDS = frozenset(
+    {"to", "body", "device_id", "sim_slot", "app_id", "failover", "respect_quiet_hours"}
+)
+
+
+def _clean_text(value: str) -> bool:
+    # What StrictCharField's validators refuse: NUL, and lone surrogates (the only code points
+    # UTF-8 cannot encode).
+    if "\x00" in value:
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def plain_send(data: Any) -> dict[str, Any] | None:
+    """The validated data of a send that SendSerializer would accept as it is, or None.
+
+    A send is checked on every request and SendSerializer builds its ten fields (deep copies)
+    for each: this reads the common shape (JSON strings, ints and booleans) directly and
+    answers None whenever anything could fail or be converted, so SendSerializer, alone,
+    decides every refusal and every message. What it returns is what the serializer's
+    `validated_data` holds for the same body (tests/api/test_send_validation.py compares them).
+    """
+    if type(data) is not dict or not data.keys() <= _PLAIN_SEND_FIELDS:
+        return None
+    to = data.get("to")
+    if type(to) is str:
+        if "\x00" in to:
+            return None
+    elif type(to) is list:
+        if not 0 < len(to) <= MAX_BULK_RECIPIENTS:
+            return None
+        if not all(type(item) is str and "\x00" not in item for item in to):
+            return None
+    else:
+        return None
+    body = data.get("body")
+    if type(body) is not str or not 0 < len(body) <= MAX_BODY_CHARS or not _clean_text(body):
+        return None
+    validated: dict[str, Any] = {"to": to, "body": body}
+    for name in ("device_id", "app_id"):
+        if name not in data:
+            continue
+        value = data[name]
+        if value is not None:
+            if type(value) is not str:
+                return None
+            value = value.strip()  # the field trims whitespace
+            if not 0 < len(value) <= 40 or not _clean_text(value):
+                return None
+        validated[name] = value
+    if "sim_slot" in data:
+        slot = data["sim_slot"]
+        if slot is not None and (type(slot) is not int or not 1 <= slot <= 8):
+            return None
+        validated["sim_slot"] = slot
+    for name in ("failover", "respect_quiet_hours"):
+        if name in data:
+            if type(data[name]) is not bool:
+                return None
+            validated[name] = data[name]
+    return validated
+
+
 class MessageEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = MessageEvent
@@ -175,6 +247,21 @@ class MessageSerializer(serializers.ModelSerializer):
             if name == "to":
                 fields["from"] = BlankAsNullCharField(source="from_number", allow_null=True)
         return fields
+
+
+@functools.cache
+def _shared_message_serializer() -> MessageSerializer:
+    return MessageSerializer()
+
+
+def message_data(message: Message) -> dict[str, Any]:
+    """What `MessageSerializer(message).data` holds, from one serializer per process.
+
+    A ModelSerializer builds its fields (model introspection, a deep copy of each declared
+    one) for every instance: on the send path that took longer than writing the message. The
+    fields keep nothing between calls (they read the message and the settings), so one set
+    serves every message and every thread."""
+    return dict(_shared_message_serializer().to_representation(message))
 
 
 class MessageDetailSerializer(MessageSerializer):

@@ -8,16 +8,17 @@ updates) with transaction.on_commit, so nothing is announced that was not commit
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from messaging import live
+from messaging.conversations import contact
 from messaging.encoding import segment_info
 from messaging.models import (
     Conversation,
@@ -27,7 +28,7 @@ from messaging.models import (
     OptOut,
     Status,
 )
-from messaging.queued import save_queued
+from messaging.queued import save_queued, writes_alone
 from messaging.quiet import QuietHoursCheck
 from messaging.rerouting import reroute_failed
 from messaging.routing import (
@@ -126,14 +127,8 @@ def send_message(
     phone = to_e164(to, field="to")
     validate_body(body)
     _validate_times(send_at, expires_at)
-    # A known contact's opt-out is read with its conversation (one query on the hot path).
-    conversation = (
-        Conversation.objects.select_related("device", "app")
-        .annotate(opted_out=Exists(OptOut.objects.filter(phone=OuterRef("phone"))))
-        .filter(phone=phone)
-        .first()
-    )
-    opted_out = conversation.opted_out if conversation is not None else OptOut.lists(phone)
+    # The contact's conversation and opt-out in one statement, known contact or not.
+    conversation, opted_out = contact(phone)
     lookups = _SendLookups(
         conversations={phone: conversation} if conversation is not None else {},
         opted_out={phone} if opted_out else set(),
@@ -175,7 +170,8 @@ def _queue_message(
 ) -> Message:
     """Refuse or route, then write. Refusals come before any write, so the transaction below
     needs no savepoint of its own inside a caller's transaction (an Idempotency-Key, a bulk
-    send whose other recipients go on)."""
+    send whose other recipients go on). Outside one, on PostgreSQL, the write is a single
+    statement that needs no transaction (queued.writes_alone)."""
     if phone in lookups.opted_out and not allow_opted_out:
         raise Refused(f"{phone} has opted out of messages.", code="recipient_opted_out")
     conversation = lookups.conversations.get(phone)
@@ -191,7 +187,7 @@ def _queue_message(
     send_at = hold.until if hold is not None else send_at
     info = segment_info(body)
     now = timezone.now()
-    with transaction.atomic(savepoint=False):
+    with contextlib.nullcontext() if writes_alone() else transaction.atomic(savepoint=False):
         status = Status.SCHEDULED if send_at is not None and send_at > now else Status.QUEUED
         message = Message(
             direction=Direction.OUTBOUND,
@@ -208,7 +204,7 @@ def _queue_message(
             metadata=metadata or {},
             send_at=send_at,
             expires_at=expires_at,
-            conversation_id=conversation.pk if conversation else Conversation().pk,
+            conversation_id=conversation.pk if conversation else _new_conversation_id(),
             pinned=bool(device_id or app_id) and not failover,
             routed_at=now,
         )
@@ -218,6 +214,11 @@ def _queue_message(
         if announce:
             live.announce(message, "message.created")
     return message
+
+
+def _new_conversation_id() -> str:
+    # The id a new Conversation() would get, without building one.
+    return str(Conversation._meta.get_field("id").get_default())
 
 
 def _route_detail(route: Route) -> str:

@@ -28,6 +28,8 @@ from messaging.serializers import (
     MySMSGateSendSerializer,
     SendSerializer,
     SimGateSendSerializer,
+    message_data,
+    plain_send,
 )
 from smsgate.auth import IsStaffOrAdmin
 from smsgate.errors import NotFound
@@ -36,14 +38,12 @@ from smsgate.phones import normalize_sender
 
 
 def _bulk_entries(results: list[services.BulkResult]) -> list[dict[str, Any]]:
-    # One serializer for the whole list: building a ModelSerializer's fields per message took
-    # longer than writing the message.
-    queued = [r.message for r in results if r.message is not None]
-    serialized = iter(MessageSerializer(queued, many=True).data)
+    # One serializer per process (message_data): building a ModelSerializer's fields per
+    # message took longer than writing the message.
     entries = []
     for result in results:
         if result.message is not None:
-            entries.append(dict(next(serialized)))
+            entries.append(message_data(result.message))
             continue
         assert result.error is not None
         error = {"code": result.error.code, "message": result.error.message}
@@ -57,7 +57,7 @@ def _send(validated: dict[str, Any]) -> Response:
         results = services.send_bulk(recipients=validated["to"], **common)
         return Response({"results": _bulk_entries(results)}, status=status.HTTP_202_ACCEPTED)
     message = services.send_message(to=validated["to"], **common)
-    return Response(MessageSerializer(message).data, status=status.HTTP_202_ACCEPTED)
+    return Response(message_data(message), status=status.HTTP_202_ACCEPTED)
 
 
 # The documented shapes of a send: one message, or `{"results": [...]}` for a list of recipients
@@ -142,9 +142,12 @@ class MessagesView(ListAPIView):
     )
     def post(self, request: Request) -> Response:
         def run() -> Response:
-            serializer = SendSerializer(data=request.data)
-            serializer.is_valid(raise_exception=True)
-            return _send(serializer.validated_data)
+            validated = plain_send(request.data)
+            if validated is None:
+                serializer = SendSerializer(data=request.data)
+                serializer.is_valid(raise_exception=True)
+                validated = serializer.validated_data
+            return _send(validated)
 
         return run_idempotently(request, run)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import connection
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
@@ -21,6 +22,7 @@ from rest_framework.request import Request
 
 from smsgate.crypto import hash_secret
 from smsgate.models import APIKey, Role
+from smsgate.rows import ModelColumns
 
 # Writing last_used_at on every call would add a write to every request; a minute is precise
 # enough for "is this key still in use?".
@@ -73,11 +75,23 @@ def key_from_headers(meta: dict[str, Any]) -> str | None:
 _KEY_SHAPE = re.compile(r"sg_[A-Za-z0-9]{8}_[A-Za-z0-9_-]{1,200}")
 
 
+_KEY = ModelColumns(APIKey)
+_KEY_SQL = (
+    f'SELECT {_KEY.select("k")} FROM "{APIKey._meta.db_table}" k'  # noqa: S608
+    " WHERE k.prefix = %s AND k.revoked_at IS NULL"
+)
+
+
 def find_api_key(plaintext: str) -> APIKey | None:
     if not _KEY_SHAPE.fullmatch(plaintext):
         return None
     prefix, secret = plaintext[3:11], plaintext[12:]
-    key = APIKey.objects.filter(prefix=prefix, revoked_at__isnull=True).first()
+    # Read on every request, revoked or not as the database says now (no copy to go stale);
+    # written out because the ORM compiled the lookup for longer than it ran.
+    with connection.cursor() as cursor:
+        cursor.execute(_KEY_SQL, [prefix])
+        row = cursor.fetchone()
+    key = _KEY.load(row) if row is not None else None
     if key is None or not hmac.compare_digest(hash_secret(secret), key.secret_hash):
         return None
     return key

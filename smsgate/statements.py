@@ -1,11 +1,10 @@
-"""Statements of the hot paths built once per process.
+"""Writes of the hot paths as SQL built once per process (smsgate/rows.py reads).
 
 Django's compilers rebuild the same statement for every request: on an inbound SMS they cost
 more CPU than PostgreSQL spent running the statements (docs/performance.md). The statements
 here are the ones those compilers build for plain values (no expressions), with the values
-prepared exactly as they prepare them (`pre_save`, then `get_db_prep_save`) and the rows read
-back converted exactly as the ORM converts them, so what lands in the database and what
-comes back are the same.
+prepared exactly as they prepare them (`pre_save`, then `get_db_prep_save`), so what lands in
+the database is the same.
 
 Only table and column names from the models are formatted into the SQL; every value is a
 query parameter.
@@ -14,16 +13,12 @@ query parameter.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.models import AutoField, Field, Model
-
-_ModelT = TypeVar("_ModelT", bound=Model)
-_Converter = Callable[[Any, Any, Any], Any]
-
 
 # Fields whose preparation leaves a value of these types (or None) as it is: a str for a text
 # column, an int for an integer one. Only these exact classes: a subclass may prepare values.
@@ -74,6 +69,9 @@ def insert_sql(
     learns which rows were really inserted. The objects count as saved afterwards.
     """
     columns, head, row, tail = _insert_parts(model, ignore_conflicts)
+    # The connection itself, not the proxy: the proxy's per-thread lookup, made for every
+    # attribute each field's preparation reads, cost more than the preparation.
+    db = connections[DEFAULT_DB_ALIAS]
     params: list[Any] = []
     for obj in objs:
         # As bulk_create: a related object set on the instance gives its id to the column.
@@ -85,9 +83,9 @@ def insert_sql(
                     params.append(value)
                     continue
             field = column.field
-            params.append(field.get_db_prep_save(field.pre_save(obj, True), connection))
+            params.append(field.get_db_prep_save(field.pre_save(obj, True), db))
         obj._state.adding = False
-        obj._state.db = connection.alias
+        obj._state.db = db.alias
     return head + ", ".join([row] * len(objs)) + tail, tuple(params)
 
 
@@ -104,67 +102,22 @@ def _update_sql(model: type[Model], names: tuple[str, ...]) -> tuple[list[Field[
     return fields, sql
 
 
-def update_by_pk(model: type[Model], pk: Any, values: Mapping[str, Any]) -> int:
-    """UPDATE one row's fields to plain values (no expressions); the number of rows changed."""
+def update_sql(
+    model: type[Model], pk: Any, values: Mapping[str, Any]
+) -> tuple[str, tuple[Any, ...]]:
+    """The UPDATE of one row's fields (by name or attribute name) to plain values (no
+    expressions), as SQL and parameters, to run alone or as a part of a WITH."""
     fields, sql = _update_sql(model, tuple(values))
+    db = connections[DEFAULT_DB_ALIAS]
     params = [
-        f.get_db_prep_save(value, connection)
-        for f, value in zip(fields, values.values(), strict=True)
+        f.get_db_prep_save(value, db) for f, value in zip(fields, values.values(), strict=True)
     ]
-    params.append(model._meta.pk.get_db_prep_value(pk, connection))
+    params.append(model._meta.pk.get_db_prep_value(pk, db))
+    return sql, tuple(params)
+
+
+def update_by_pk(model: type[Model], pk: Any, values: Mapping[str, Any]) -> int:
+    """Run `update_sql`; the number of rows changed."""
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(*update_sql(model, pk, values))
         return int(cursor.rowcount)
-
-
-@functools.cache
-def _converters(model: type[Model], vendor: str) -> list[tuple[Any, list[_Converter]]]:
-    """Each column's expression and the converters the ORM applies to it (JSON, dates)."""
-    del vendor  # part of the cache key: converters depend on the database
-    found = []
-    for field in model._meta.concrete_fields:
-        expression = field.get_col(model._meta.db_table)
-        converters = connection.ops.get_db_converters(expression) + field.get_db_converters(
-            connection
-        )
-        found.append((expression, converters))
-    return found
-
-
-def from_row(model: type[_ModelT], values: Sequence[Any]) -> _ModelT:
-    """An instance from the raw values of its concrete columns (in `columns(model)` order)."""
-    converted = []
-    for (expression, converters), value in zip(
-        _converters(model, connection.vendor), values, strict=True
-    ):
-        for converter in converters:
-            value = converter(value, expression, connection)
-        converted.append(value)
-    return model.from_db(
-        connection.alias, [f.attname for f in model._meta.concrete_fields], converted
-    )
-
-
-@functools.cache
-def columns(model: type[Model], alias: str = "") -> str:
-    """The model's concrete columns, quoted, for a written-out SELECT (`alias.` before each)."""
-    quote = connection.ops.quote_name
-    prefix = f"{alias}." if alias else ""
-    return ", ".join(prefix + quote(str(f.column)) for f in model._meta.concrete_fields)
-
-
-def rows_where_in(model: type[_ModelT], field_name: str, values: Sequence[Any]) -> list[_ModelT]:
-    """The rows whose `field_name` is one of `values`, as instances (no ordering)."""
-    if not values:
-        return []
-    quote = connection.ops.quote_name
-    field = model._meta.get_field(field_name)
-    column = quote(str(field.column))  # type: ignore[union-attr]
-    sql = (
-        f"SELECT {columns(model)} FROM {quote(model._meta.db_table)}"  # noqa: S608
-        f" WHERE {column} IN ({', '.join(['%s'] * len(values))})"
-    )
-    params = [field.get_db_prep_value(v, connection) for v in values]  # type: ignore[union-attr]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [from_row(model, row) for row in cursor.fetchall()]

@@ -34,7 +34,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from smsgate import http
-from smsgate.statements import from_row
+from smsgate.rows import ModelColumns
 from webhooks.formats import FORMATS, get_format
 from webhooks.formats.base import FormatSpec, Outcome, Target
 from webhooks.models import Attempt, Delivery, DeliveryStatus, Endpoint, Event
@@ -49,6 +49,10 @@ LEASE_MARGIN = timedelta(seconds=15)
 SWEEP_BATCH = 1000
 
 INTERRUPTED = "interrupted: the worker stopped before this attempt finished"
+
+# The claim reads each endpoint and event whole, in their models' column order.
+_ENDPOINT = ModelColumns(Endpoint)
+_EVENT = ModelColumns(Event)
 
 
 def _leases(now: datetime) -> dict[str, datetime]:
@@ -78,10 +82,7 @@ def _claim_sql() -> str:
     endpoint = Endpoint._meta.db_table
     event = Event._meta.db_table
     leases = " ".join(f"WHEN %(format_{i})s THEN %(lease_{i})s" for i in range(len(FORMATS)))
-    columns = ", ".join(
-        [f"e.{f.column}" for f in Endpoint._meta.concrete_fields]
-        + [f"ev.{f.column}" for f in Event._meta.concrete_fields]
-    )
+    columns = f"{_ENDPOINT.select('e')}, {_EVENT.select('ev')}"
     due = (
         "d.status = %(pending)s AND d.next_attempt_at <= %(now)s"
         " AND (d.lease_until IS NULL OR d.lease_until < %(now)s)"
@@ -129,7 +130,6 @@ def _claim_postgresql(ids: list[str], *, force: bool, now: datetime) -> list[Cla
     with connection.cursor() as cursor:
         cursor.execute(_claim_sql(), params)
         found = cursor.fetchall()
-    n_endpoint = len(Endpoint._meta.concrete_fields)
     claims = []
     # A batch usually goes to one or two endpoints: each endpoint row is converted once and
     # its instance shared by the batch's deliveries (nothing in an attempt changes it).
@@ -138,9 +138,11 @@ def _claim_postgresql(ids: list[str], *, force: bool, now: datetime) -> list[Cla
         endpoint_id = values[2]
         endpoint = endpoints.get(endpoint_id)
         if endpoint is None:
-            endpoint = from_row(Endpoint, values[2 : 2 + n_endpoint])
-            endpoints[endpoint_id] = endpoint
-        event = from_row(Event, values[2 + n_endpoint :])
+            loaded = _ENDPOINT.load(values, 2)
+            assert loaded is not None  # an inner join: the row has its endpoint
+            endpoint = endpoints[endpoint_id] = loaded
+        event = _EVENT.load(values, 2 + _ENDPOINT.width)
+        assert event is not None
         row = Delivery(id=values[1], event=event, endpoint=endpoint)
         row._state.adding = False
         row._state.db = connection.alias

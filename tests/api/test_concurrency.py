@@ -65,3 +65,26 @@ def test_two_first_messages_to_one_contact_share_one_conversation(admin_key):
     conversation = Conversation.objects.get()
     assert set(Message.objects.values_list("conversation_id", flat=True)) == {conversation.pk}
     assert conversation.last_message_id in {r.json()["id"] for r in responses}
+
+
+def test_a_first_message_that_meets_a_conversation_created_meanwhile_joins_it(
+    admin_key, monkeypatch
+):
+    """The race above, made certain: the contact had no conversation when the send read it,
+    and has one when the send writes (committed alone, outside a transaction)."""
+    from messaging import services
+
+    existing = Conversation.objects.create(phone="+15551234567")
+    monkeypatch.setattr(services, "contact", lambda phone: (None, False))
+
+    response = client_for(admin_key).post(
+        "/api/v1/messages", {"to": "+15551234567", "body": "hi"}, format="json"
+    )
+
+    assert response.status_code == 202
+    assert Conversation.objects.get() == existing
+    message = Message.objects.get()
+    assert message.conversation_id == existing.pk
+    existing.refresh_from_db()
+    assert existing.last_message_id == message.pk
+    assert message.events.count() == 1

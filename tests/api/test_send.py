@@ -72,6 +72,18 @@ def test_a_send_stores_the_message_its_first_event_and_the_conversation(admin_cl
     assert message.conversation_id == conversation.pk
 
 
+def test_the_answer_is_the_message_as_the_read_api_shows_it(admin_client, phone):
+    sent = admin_client.post(
+        "/api/v1/messages",
+        {"to": "+15551234567", "body": "hi", "send_at": "2030-01-01T09:00:00Z"},
+        format="json",
+    ).json()
+    read = admin_client.get(f"/api/v1/messages/{sent['id']}").json()
+
+    read.pop("events")
+    assert sent == read
+
+
 def test_x_api_key_header_is_accepted_like_bearer(staff_client):
     response = staff_client.post("/api/v1/messages", {"to": "+15551234567", "body": "hi"})
     assert response.status_code == 202

@@ -1,4 +1,5 @@
-"""Statements built once per process write and read exactly what the ORM would."""
+"""Statements built once per process (smsgate/statements.py, smsgate/rows.py) write and read
+exactly what the ORM would."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from messaging.models import Conversation, InboundRequest
-from smsgate.statements import from_row, insert_sql, rows_where_in, update_by_pk
+from smsgate.rows import ModelColumns, rows_where_in
+from smsgate.statements import insert_sql, update_by_pk
 from tests.factories import DeviceFactory
 
 pytestmark = pytest.mark.django_db
@@ -103,13 +105,14 @@ def test_rows_read_back_are_converted_as_the_orm_converts_them() -> None:
     assert rows_where_in(Conversation, "phone", []) == []
 
 
-def test_from_row_takes_the_concrete_columns_in_model_order() -> None:
+def test_model_columns_load_the_concrete_columns_in_model_order() -> None:
     when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     Conversation.objects.create(phone="+254700000001", tags=["x"], created_at=when)
     with connection.cursor() as cursor:
         names = ", ".join(str(f.column) for f in Conversation._meta.concrete_fields)
         cursor.execute(f"SELECT {names} FROM messaging_conversation")
         [row] = cursor.fetchall()
-    conversation = from_row(Conversation, row)
+    conversation = ModelColumns(Conversation).load(row)
+    assert conversation is not None
     assert conversation.tags == ["x"]
     assert conversation.phone == "+254700000001"
