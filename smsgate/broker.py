@@ -18,6 +18,8 @@ and survives, and the worker reconnects as it does for any other connection erro
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from kombu.transport import redis as kombu_redis
@@ -44,6 +46,23 @@ class QoS(kombu_redis.QoS):  # type: ignore[misc]
 
 class Channel(kombu_redis.Channel):  # type: ignore[misc]
     QoS = QoS
+
+    @contextmanager
+    def conn_or_acquire(self, client: Any = None) -> Iterator[Any]:
+        # kombu builds a new redis-py client around the channel's pool for every publish and
+        # ack; building one (its ~170 response callbacks) cost a web request more CPU than
+        # the push itself. A client only wraps the pool and is safe to share between
+        # threads, so the channel keeps one per pool (a reconnect makes a new pool, and so a
+        # new client).
+        if client:
+            yield client
+            return
+        pool = self.pool
+        kept = self.__dict__.get("_smsgate_client")
+        if kept is None or kept[0] is not pool:
+            kept = (pool, self._create_client())
+            self.__dict__["_smsgate_client"] = kept
+        yield kept[1]
 
     def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
         # A channel of a closed connection (a late ack of a task that ran across a reconnect,

@@ -98,3 +98,35 @@ def test_redis_broker_urls_use_the_hardened_transport(monkeypatch: pytest.Monkey
     finally:
         monkeypatch.undo()
         importlib.reload(production_settings)
+
+
+def test_publishing_reuses_one_redis_client_per_connection_pool() -> None:
+    connection = Connection(settings.REDIS_URL, transport=Transport)
+    channel = connection.default_channel
+    made: list[Any] = []
+    create = channel._create_client
+
+    def counting_create(*args: Any, **kwargs: Any) -> Any:
+        client = create(*args, **kwargs)
+        made.append(client)
+        return client
+
+    channel._create_client = counting_create
+    queue = Queue("smsgate-test-reuse", Exchange("smsgate-test-reuse"), "k", channel=channel)
+    producer = connection.Producer(channel)
+    try:
+        queue.declare()
+        queue.purge()
+        for n in range(5):
+            producer.publish({"n": n}, exchange=queue.exchange, routing_key="k")
+        assert len(made) == 1
+        received = [queue.get(no_ack=True) for _ in range(5)]
+        assert [m.payload["n"] for m in received if m is not None] == [0, 1, 2, 3, 4]
+        # A new pool (what a reconnect makes) gets a new client around it.
+        channel._pool = None
+        producer.publish({"n": 5}, exchange=queue.exchange, routing_key="k")
+        assert len(made) == 2
+        assert made[1].connection_pool is channel.pool
+    finally:
+        queue.purge()
+        connection.release()
