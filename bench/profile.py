@@ -47,8 +47,13 @@ def main() -> int:
         help="cProfile over this process's CPU time (pyinstrument's profile is wall time, "
         "which on a busy machine is mostly waiting)",
     )
-    parser.add_argument("--database-url", default=bench.DEFAULT_DATABASE_URL)
-    parser.add_argument("--redis-url", default=bench.DEFAULT_REDIS_URL)
+    # As bench/run.py: BENCH_DATABASE_URL and BENCH_REDIS_URL pick other stores (both are reset).
+    parser.add_argument(
+        "--database-url", default=os.environ.get("BENCH_DATABASE_URL", bench.DEFAULT_DATABASE_URL)
+    )
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("BENCH_REDIS_URL", bench.DEFAULT_REDIS_URL)
+    )
     args = parser.parse_args()
     bench.ensure_environment()
 

@@ -18,31 +18,41 @@ Every request to a URL someone else chose goes through `send`, which:
   only when that fresh check picks the same address. Pools are per thread (and dropped in a
   forked child), never keep cookies, and a connection idle for a second is not reused.
 
+Requests go out through urllib3 connection pools driven directly (requests' session layer was
+most of the CPU of a webhook delivery); `smsgate.http_wire` shapes them as requests did and
+hands the answer back as a `requests.Response`.
+
 Requests made side by side (a batch of webhook deliveries) run on `side_by_side`, one
-process-wide pool of threads: each thread keeps its own sessions, so a receiver's connections
-stay open from one batch to the next, and each request keeps its own timeout, so a slow
-receiver holds one thread, not the others.
+process-wide pool of threads: each thread keeps its own connection pools, so a receiver's
+connections stay open from one batch to the next, and each request keeps its own timeout, so a
+slow receiver holds one thread, not the others.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import socket
+import ssl
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from http.cookiejar import DefaultCookiePolicy
 from importlib import metadata
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import requests
 from django.conf import settings
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import NewConnectionError
+from requests import Response, certs
+from urllib3 import BaseHTTPResponse, HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import HTTPError, NewConnectionError
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
+from urllib3.util import Retry
+from urllib3.util.ssl_ import create_urllib3_context
+
+from smsgate import http_wire
 
 __all__ = [
     "OutboundError",
@@ -64,7 +74,7 @@ MAX_ADDRESSES_TRIED = 3
 # uvicorn 5 s); reusing only connections idle for less than this keeps us clear of the race
 # where the receiver closes one just as we send on it. Under fan-out load the gap is far less.
 KEEPALIVE_IDLE = 1.0
-# Distinct (address, name) pairs whose connections one thread keeps open.
+# Distinct (address, port, name) destinations whose connections one thread keeps open.
 MAX_KEPT_SESSIONS = 32
 
 # Cloud instance-metadata services: credentials live there, so they are refused even when
@@ -93,6 +103,9 @@ def _version() -> str:
 
 
 USER_AGENT = f"smsgate/{_version()}"
+_DEFAULT_HEADERS = http_wire.default_headers(USER_AGENT)
+# Neither retries nor redirects: a 3xx comes back as the answer, a failure as an error.
+_NO_RETRIES = Retry(total=False, redirect=False)
 
 
 class OutboundError(Exception):
@@ -232,106 +245,107 @@ def check_destination(url: str, *, allow_private: bool | None = None) -> None:
     _checked_addresses(url, allow_private)
 
 
-class _PinnedAdapter(HTTPAdapter):
-    """Connects to an address checked beforehand instead of resolving the host again."""
+def _read_bounded(raw: BaseHTTPResponse, deadline: float) -> bytes:
+    """Read at most MAX_RESPONSE_BYTES and stop at the deadline (a slow-drip receiver).
 
-    def __init__(self, address: IPAddress, hostname: str) -> None:
-        self._address = str(address)
-        self._hostname = hostname
-        super().__init__(max_retries=0)
-
-    def build_connection_pool_key_attributes(
-        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
-            request, verify, cert
-        )
-        host_params["host"] = self._address
-        if host_params["scheme"] == "https":
-            # The certificate and SNI are about the name, not the address we dial.
-            pool_kwargs["server_hostname"] = self._hostname
-            pool_kwargs["assert_hostname"] = self._hostname
-        return host_params, pool_kwargs
-
-
-def _host_header(scheme: str, host: str, port: int) -> str:
-    name = f"[{host}]" if ":" in host else host
-    default = 443 if scheme == "https" else 80
-    return name if port == default else f"{name}:{port}"
-
-
-def _read_bounded(response: requests.Response, deadline: float) -> None:
-    """Read at most MAX_RESPONSE_BYTES and stop at the deadline (a slow-drip receiver)."""
+    A body read to its end hands the connection back to the pool; one cut short (too big,
+    too slow, broken) closes it."""
     chunks: list[bytes] = []
     size = 0
+    complete = False
     try:
-        for chunk in response.iter_content(chunk_size=16384):
+        for chunk in raw.stream(16384, decode_content=True):
             chunks.append(chunk)
             size += len(chunk)
             if size >= MAX_RESPONSE_BYTES or time.monotonic() > deadline:
                 break
-    except requests.RequestException as exc:
+        else:
+            complete = True
+    except (HTTPError, OSError) as exc:
         raise OutboundError(f"Reading the response failed: {exc}") from exc
     finally:
-        response.close()
-    response._content = b"".join(chunks)[:MAX_RESPONSE_BYTES]
+        if not complete:
+            raw.close()
+        raw.release_conn()
+    return b"".join(chunks)[:MAX_RESPONSE_BYTES]
 
 
-_SessionKey = tuple[str, str, str]
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One context for every TLS pool: loading the CA bundle costs milliseconds. The
+    certificates are those requests trusts (certifi's bundle, not the environment's)."""
+    context = create_urllib3_context()
+    # urllib3 checks the certificate against the name itself (assert_hostname), since the
+    # address we dial is not the name.
+    context.check_hostname = False
+    context.load_verify_locations(certs.where())
+    return context
 
 
-class _Sessions(threading.local):
-    """This thread's sessions by (scheme, checked address, host name), least recent first,
-    with when each was last used."""
+# (scheme, checked address, port, host name)
+_PoolKey = tuple[str, str, int, str]
+
+
+class _Pools(threading.local):
+    """This thread's connection pools by _PoolKey, least recent first, with when each was last
+    used."""
 
     def __init__(self) -> None:
-        self.by_key: OrderedDict[_SessionKey, tuple[requests.Session, float]] = OrderedDict()
+        self.by_key: OrderedDict[_PoolKey, tuple[HTTPConnectionPool, float]] = OrderedDict()
 
 
-_sessions = _Sessions()
+_pools = _Pools()
 
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
-def _forget_sessions() -> None:
+def _forget_pools() -> None:
     # A forked child (a Celery prefork worker) must not share its parent's sockets, and
     # inherits none of its threads: the pool starts afresh there.
-    global _sessions, _pool, _pool_lock
-    _sessions = _Sessions()
+    global _pools, _pool, _pool_lock
+    _pools = _Pools()
     _pool = None
     _pool_lock = threading.Lock()
 
 
-os.register_at_fork(after_in_child=_forget_sessions)
+os.register_at_fork(after_in_child=_forget_pools)
 
 
-def _new_session(scheme: str, address: IPAddress, host: str) -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False  # proxies from the environment would bypass the check
-    # One receiver's cookies must never travel with the next request (another endpoint, maybe
-    # another tenant, on the same host).
-    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-    session.mount(f"{scheme}://", _PinnedAdapter(address, host))
-    return session
+def _new_pool(key: _PoolKey) -> HTTPConnectionPool:
+    """A pool that dials the checked address, never the name. urllib3 pools keep no cookies,
+    read no proxy settings from the environment and, here, neither retry nor redirect."""
+    scheme, address, port, host = key
+    if scheme == "https":
+        return HTTPSConnectionPool(
+            address,
+            port,
+            maxsize=1,  # one thread makes one request at a time
+            retries=_NO_RETRIES,
+            # The certificate and SNI are about the name, not the address we dial.
+            server_hostname=host,
+            assert_hostname=host,
+            cert_reqs="CERT_REQUIRED",
+            ssl_context=_tls_context(),
+        )
+    return HTTPConnectionPool(address, port, maxsize=1, retries=_NO_RETRIES)
 
 
-def _session(scheme: str, address: IPAddress, host: str) -> tuple[_SessionKey, requests.Session]:
-    """A session pinned to this checked address, kept from an earlier request when fresh."""
-    key = (scheme, str(address), host)
-    kept = _sessions.by_key.pop(key, None)
+def _pool_for(key: _PoolKey) -> HTTPConnectionPool:
+    """A pool for this checked address and name, kept from an earlier request when fresh."""
+    kept = _pools.by_key.pop(key, None)
     if kept is not None:
-        session, last_used = kept
+        pool, last_used = kept
         if time.monotonic() - last_used < KEEPALIVE_IDLE:
-            return key, session
-        session.close()
-    return key, _new_session(scheme, address, host)
+            return pool
+        pool.close()
+    return _new_pool(key)
 
 
-def _keep(key: _SessionKey, session: requests.Session) -> None:
-    kept = _sessions.by_key
-    kept[key] = (session, time.monotonic())
+def _keep(key: _PoolKey, pool: HTTPConnectionPool) -> None:
+    kept = _pools.by_key
+    kept[key] = (pool, time.monotonic())
     while len(kept) > MAX_KEPT_SESSIONS:
         _, (oldest, _) = kept.popitem(last=False)
         oldest.close()
@@ -347,58 +361,70 @@ def send(
     auth: tuple[str, str] | None = None,
     timeout: float = 15.0,
     allow_private: bool | None = None,
-) -> requests.Response:
+) -> Response:
     """Make one request. Any HTTP status (3xx included) is returned as the response; connection
     errors, timeouts and malformed URLs raise OutboundError; refused addresses UnsafeDestination.
+
+    `data`, `json` and `auth` are encoded as requests encoded them (`http_wire.outgoing`).
     """
     scheme, host, port, addresses = _checked_addresses(url, allow_private)
-    all_headers = {"User-Agent": USER_AGENT, "Host": _host_header(scheme, host, port)}
-    all_headers.update(headers or {})
-    deadline = time.monotonic() + timeout
-    for index, address in enumerate(addresses[:MAX_ADDRESSES_TRIED]):
-        key, session = _session(scheme, address, host)
+    try:
+        target, body, all_headers = http_wire.outgoing(
+            url,
+            _DEFAULT_HEADERS,
+            http_wire.host_header(scheme, host, port),
+            headers,
+            data,
+            json,
+            auth,
+        )
+    except ValueError as exc:  # a JSON body that cannot be encoded
+        raise OutboundError(f"The request failed: {exc}") from exc
+    started = time.monotonic()
+    deadline = started + timeout
+    tried = addresses[:MAX_ADDRESSES_TRIED]
+    for index, address in enumerate(tried):
+        key = (scheme, str(address), port, host)
+        pool = _pool_for(key)
         try:
-            response = session.request(
-                method,
-                url,
+            raw = pool.urlopen(
+                method.upper(),
+                target,
+                body=body,
                 headers=all_headers,
-                data=data,
-                json=json,
-                auth=auth,
+                retries=_NO_RETRIES,
+                redirect=False,
                 timeout=timeout,
-                allow_redirects=False,
-                stream=True,
+                preload_content=False,
+                decode_content=True,
             )
-        except requests.Timeout as exc:
-            session.close()
-            raise OutboundError(f"No answer within {timeout:g} s.") from exc
-        except requests.ConnectionError as exc:
-            session.close()
+        except NewConnectionError as exc:
+            pool.close()
             # Nothing was sent when the connection could not even be opened, so the next
             # checked address (say IPv4 after an unrouted IPv6) may be tried safely.
-            last = index == min(len(addresses), MAX_ADDRESSES_TRIED) - 1
-            if not last and _never_connected(exc):
+            if index < len(tried) - 1:
                 continue
             raise OutboundError(f"The request failed: {exc}") from exc
-        except requests.RequestException as exc:
-            session.close()
+        except (Urllib3Timeout, TimeoutError) as exc:
+            pool.close()
+            raise OutboundError(f"No answer within {timeout:g} s.") from exc
+        except (HTTPError, OSError, ValueError) as exc:
+            pool.close()
             raise OutboundError(f"The request failed: {exc}") from exc
-        # A body read to its end hands the connection back to the session's pool; one cut
-        # short (too big, too slow) closes it.
         try:
-            _read_bounded(response, deadline)
+            content = _read_bounded(raw, deadline)
         except BaseException:
-            session.close()
+            pool.close()
             raise
-        _keep(key, session)
-        return response
+        _keep(key, pool)
+        return http_wire.response_from(raw, content, url, time.monotonic() - started)
     raise OutboundError("No address to connect to.")  # unreachable: _resolve returns some
 
 
 def side_by_side(work: Callable[[], _T]) -> Future[_T]:
     """Run `work` (which makes its requests with `send`) on the shared pool of
     `SMSGATE_WEBHOOKS_CONCURRENCY` threads. The threads live as long as the process, so the
-    sessions each keeps stay warm across batches. `work` must not touch the database: a pool
+    connections each keeps stay warm across batches. `work` must not touch the database: a pool
     thread would open a connection of its own and keep it."""
     global _pool
     with _pool_lock:
@@ -409,8 +435,3 @@ def side_by_side(work: Callable[[], _T]) -> Future[_T]:
             )
         pool = _pool
     return pool.submit(work)
-
-
-def _never_connected(exc: requests.ConnectionError) -> bool:
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return isinstance(reason, NewConnectionError)

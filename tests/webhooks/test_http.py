@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import datetime
-import ipaddress
 import socket
 import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from http.server import HTTPServer as StdHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -163,8 +160,9 @@ def test_it_connects_to_the_address_it_checked(
 
 
 @pytest.fixture
-def tls_server(tmp_path: Path) -> Iterator[tuple[int, str, dict[str, str]]]:
-    """An HTTPS server on 127.0.0.1 with a certificate for hooks.example.test only."""
+def tls_server(tmp_path: Path) -> Iterator[tuple[int, str, list[str]]]:
+    """A keep-alive HTTPS server on 127.0.0.1 with a certificate for hooks.example.test only,
+    noting the SNI name of each TLS connection."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hooks.example.test")])
     now = datetime.datetime.now(datetime.UTC)
@@ -189,51 +187,92 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[int, str, dict[str, str]]]:
             serialization.NoEncryption(),
         )
     )
-    seen: dict[str, str] = {}
+    sni: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
         def do_GET(self) -> None:
-            seen["host"] = self.headers["Host"]
+            body = f"tls ok for {self.headers['Host']}".encode()
             self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(b"tls ok")
+            self.wfile.write(body)
 
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = StdHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_path, key_path)
 
     def remember_sni(sock: Any, server_name: str | None, ctx: Any) -> None:
-        seen["sni"] = server_name or ""
+        sni.append(server_name or "")
 
     context.sni_callback = remember_sni
     server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield server.server_port, str(cert_path), seen
+    yield server.server_port, str(cert_path), sni
     server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def names_on_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """*.example.test resolves to 127.0.0.1."""
+    real_getaddrinfo = socket.getaddrinfo
+
+    def loopback(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(host, str) and host.endswith(".example.test"):
+            return real_getaddrinfo("127.0.0.1", *args, **kwargs)
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", loopback)
+
+
+def trusting(ca: str) -> ssl.SSLContext:
+    """The client's TLS context, trusting the test certificate instead of certifi's bundle."""
+    context = ssl.create_default_context(cafile=ca)
+    context.check_hostname = False  # the client checks the name itself, as in production
+    return context
 
 
 def test_tls_to_a_pinned_address_checks_the_name_not_the_address(
-    tls_server: tuple[int, str, dict[str, str]],
+    tls_server: tuple[int, str, list[str]],
+    names_on_loopback: None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    port, ca, seen = tls_server
-    session = requests.Session()
-    session.mount(
-        "https://", http._PinnedAdapter(ipaddress.ip_address("127.0.0.1"), "hooks.example.test")
-    )
-    response = session.get(f"https://hooks.example.test:{port}/", verify=ca, timeout=5)
-    assert response.text == "tls ok"
-    assert seen["sni"] == "hooks.example.test"
+    port, ca, sni = tls_server
+    monkeypatch.setattr(http, "_tls_context", lambda: trusting(ca))
+    url = f"https://hooks.example.test:{port}/"
+    response = http.send("GET", url, allow_private=True, timeout=5)
+    assert response.text == f"tls ok for hooks.example.test:{port}"
+    assert sni == ["hooks.example.test"]
+    # Same address, another name the certificate does not cover: refused.
+    with pytest.raises(http.OutboundError, match="The request failed"):
+        http.send("GET", f"https://evil.example.test:{port}/", allow_private=True, timeout=5)
 
-    other = requests.Session()
-    other.mount(
-        "https://", http._PinnedAdapter(ipaddress.ip_address("127.0.0.1"), "evil.example.test")
-    )
-    with pytest.raises(requests.exceptions.SSLError):
-        other.get(f"https://evil.example.test:{port}/", verify=ca, timeout=5)
+
+def test_kept_tls_connections_are_kept_per_name_not_per_address(
+    tls_server: tuple[int, str, list[str]],
+    names_on_loopback: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A connection verified for one name is never handed to a request for another name that
+    resolves to the same address, even while it is open and fresh."""
+    port, ca, sni = tls_server
+    monkeypatch.setattr(http, "_tls_context", lambda: trusting(ca))
+    good = f"https://hooks.example.test:{port}/"
+    assert http.send("GET", good, allow_private=True, timeout=5).status_code == 200
+    with pytest.raises(http.OutboundError):
+        http.send("GET", f"https://evil.example.test:{port}/", allow_private=True, timeout=5)
+    # The evil name got a TLS connection of its own (and failed the certificate check on it)…
+    assert sni == ["hooks.example.test", "evil.example.test"]
+    # …while the good name's kept connection still serves it, with no new handshake.
+    assert http.send("GET", good, allow_private=True, timeout=5).status_code == 200
+    assert sni == ["hooks.example.test", "evil.example.test"]
 
 
 def test_a_huge_answer_is_read_only_up_to_the_limit(httpserver: HTTPServer) -> None:
@@ -335,3 +374,16 @@ def test_an_idle_kept_connection_is_not_reused(
     monkeypatch.setattr(http, "KEEPALIVE_IDLE", 0.0)
     http.send("POST", url, data=b"2", allow_private=True, timeout=3)
     assert seen[0]["port"] != seen[1]["port"]
+
+
+def test_proxy_settings_in_the_environment_are_ignored(
+    httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A proxy would connect wherever it likes, after our address check."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "all_proxy"):
+        monkeypatch.setenv(name, "http://192.0.2.1:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    httpserver.expect_request("/hook").respond_with_data("direct")
+    response = http.send("POST", httpserver.url_for("/hook"), allow_private=True, timeout=3)
+    assert response.text == "direct"
