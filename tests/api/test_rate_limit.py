@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -32,6 +33,13 @@ def at(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
     monkeypatch.setattr(APIKeyRateThrottle, "timer", lambda self: seconds)
 
 
+@pytest.fixture
+def seconds_into_a_minute(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
+    """Sets the throttle's clock to that many seconds after the start of a fresh minute."""
+    start = a_minute()
+    return lambda offset: at(monkeypatch, start + offset)
+
+
 def test_the_counters_stay_small_however_many_requests_were_made(
     settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -49,33 +57,31 @@ def test_the_counters_stay_small_however_many_requests_were_made(
 
 @pytest.mark.django_db
 def test_the_previous_window_counts_by_the_part_of_it_still_in_the_period(
-    admin_client: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+    admin_client: Any, settings: Any, seconds_into_a_minute: Callable[[float], None]
 ) -> None:
     set_rate(settings, "4/min")
-    start = a_minute()
-    at(monkeypatch, start + 50)
+    seconds_into_a_minute(50)
     for _ in range(4):
         assert admin_client.get(SEND).status_code == 200
     assert admin_client.get(SEND).status_code == 429
     # 15 s into the next minute, three quarters of the previous one is still in the period:
     # 4 × 0.75 = 3 requests, so one more fits, and not two.
-    at(monkeypatch, start + 75)
+    seconds_into_a_minute(75)
     assert admin_client.get(SEND).status_code == 200
     response = admin_client.get(SEND)
     assert response.status_code == 429
     # It fits again once the previous window weighs under 3 - 1 = 2: at 30 s into the minute.
     assert int(response["Retry-After"]) == 15
-    at(monkeypatch, start + 91)
+    seconds_into_a_minute(91)
     assert admin_client.get(SEND).status_code == 200
 
 
 @pytest.mark.django_db
 def test_a_refused_request_is_not_counted(
-    admin_client: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+    admin_client: Any, settings: Any, seconds_into_a_minute: Callable[[float], None]
 ) -> None:
     set_rate(settings, "2/min")
-    start = a_minute()
-    at(monkeypatch, start + 1)
+    seconds_into_a_minute(1)
     assert admin_client.get(SEND).status_code == 200
     assert admin_client.get(SEND).status_code == 200
     for _ in range(5):
@@ -84,5 +90,5 @@ def test_a_refused_request_is_not_counted(
         assert int(response["Retry-After"]) == 59  # the rest of this window, not longer
     # The next window: the previous one's 2 (not 7) weigh in by 59/60, so one more fits
     # only once that falls under 1; at 31 s it is 2 × 29/60 < 1.
-    at(monkeypatch, start + 60 + 31)
+    seconds_into_a_minute(60 + 31)
     assert admin_client.get(SEND).status_code == 200
