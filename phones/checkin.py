@@ -24,6 +24,7 @@ from devices.models import Device, Sim
 from devices.signals import device_health_changed
 from messaging.models import Direction, Message, Status
 from smsgate.crypto import hash_secret
+from smsgate.rows import ModelColumns
 
 
 @dataclass
@@ -49,6 +50,7 @@ class CheckIn:
 
 
 _DEVICE_COLUMNS = [f.column for f in Device._meta.concrete_fields]
+_DEVICE = ModelColumns(Device)  # the same columns, turned back into a Device
 
 
 def _db_datetime(value: datetime) -> Any:
@@ -163,15 +165,8 @@ def _windows(now: datetime) -> list[Any]:
 
 
 def _from_row(row: Sequence[Any]) -> tuple[Device, list[SimUsage]]:
-    values = list(row[: len(_DEVICE_COLUMNS)])
-    converters = connection.ops.get_db_converters
-    for index, model_field in enumerate(Device._meta.concrete_fields):
-        expression = model_field.get_col(Device._meta.db_table)
-        for converter in converters(expression) + model_field.get_db_converters(connection):
-            values[index] = converter(values[index], expression, connection)
-    device = Device.from_db(
-        connection.alias, [f.attname for f in Device._meta.concrete_fields], values
-    )
+    device = _DEVICE.load(row)
+    assert device is not None  # the row is the device's own
     raw_sims = row[len(_DEVICE_COLUMNS)]
     if isinstance(raw_sims, str | bytes):
         raw_sims = json.loads(raw_sims)

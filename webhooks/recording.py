@@ -144,26 +144,18 @@ def record(
             return "lease lost"
         in_round = state["attempts_made"] - state["round_base"]
         schedule: Schedule | None = None
-        if outcome.succeeded:
+        if outcome.succeeded or outcome.gone or in_round >= state["round_attempts"]:
+            # Done with: delivered, or refused for good (410 Gone, or the round is spent).
             current.update(
-                status=DeliveryStatus.SUCCEEDED,
+                status=DeliveryStatus.SUCCEEDED if outcome.succeeded else DeliveryStatus.FAILED,
                 completed_at=now,
                 lease_until=None,
                 next_attempt_at=None,
                 updated_at=now,
             )
-            result = "succeeded"
-            if outcome.reply_text:
+            result = "succeeded" if outcome.succeeded else "failed"
+            if outcome.succeeded and outcome.reply_text:
                 error = _send_chat_reply(row, outcome.reply_text)
-        elif outcome.gone or in_round >= state["round_attempts"]:
-            current.update(
-                status=DeliveryStatus.FAILED,
-                completed_at=now,
-                lease_until=None,
-                next_attempt_at=None,
-                updated_at=now,
-            )
-            result = "failed"
         else:
             delay = next_delay(spec, in_round, outcome.retry_after)
             at = now + timedelta(seconds=delay)
