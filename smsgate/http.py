@@ -10,31 +10,31 @@ Every request to a URL someone else chose goes through `send`, which:
   so DNS rebinding between the check and the connection is impossible), sending the original
   Host header and, for TLS, the original name for SNI and certificate checks;
 - never follows redirects (a 3xx comes back as a response), ignores proxy environment
-  variables (a proxy would make the address check meaningless), sends a User-Agent, and bounds
-  both the time (per socket operation and in total while reading) and the size of the body read;
+  variables (a proxy would make the address check meaningless), keeps no cookies, sends a
+  User-Agent, and bounds both the time (the whole request, connection included, within
+  `timeout`) and the size of the body read;
 - keeps connections open for the next request to the same checked address and name (a worker
   fanning events out to one receiver would otherwise open a TCP/TLS connection per delivery).
   The host is still resolved and checked on every request, and a kept connection is reused
-  only when that fresh check picks the same address. Pools are per thread (and dropped in a
-  forked child), never keep cookies, and a connection idle for a second is not reused.
+  only when that fresh check picks the same address. Connections are kept per thread (and
+  dropped in a forked child), and one idle for a second is not reused.
 
-Requests go out through urllib3 connection pools driven directly (requests' session layer was
-most of the CPU of a webhook delivery); `smsgate.http_wire` shapes them as requests did and
-hands the answer back as a `requests.Response`.
+Requests go out through libcurl (pycurl): one handle per thread and destination, whose
+connection stays open. HTTP is written and parsed in C, where urllib3 and http.client spent
+most of a webhook delivery's CPU in Python; `smsgate.http_wire` shapes each request as requests
+did and hands the answer back as a `requests.Response`.
 
 Requests made side by side (a batch of webhook deliveries) run on `side_by_side`, one
-process-wide pool of threads: each thread keeps its own connection pools, so a receiver's
-connections stay open from one batch to the next, and each request keeps its own timeout, so a
-slow receiver holds one thread, not the others.
+process-wide pool of threads: each thread keeps its own handles, so a receiver's connections
+stay open from one batch to the next, and each request keeps its own timeout, so a slow
+receiver holds one thread, not the others. libcurl lets go of the GIL while it waits.
 """
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import os
 import socket
-import ssl
 import threading
 import time
 from collections import OrderedDict
@@ -44,13 +44,10 @@ from importlib import metadata
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import pycurl
 from django.conf import settings
 from requests import Response, certs
-from urllib3 import BaseHTTPResponse, HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import HTTPError, NewConnectionError
-from urllib3.exceptions import TimeoutError as Urllib3Timeout
-from urllib3.util import Retry
-from urllib3.util.ssl_ import create_urllib3_context
+from urllib3 import HTTPHeaderDict
 
 from smsgate import http_wire
 
@@ -104,8 +101,6 @@ def _version() -> str:
 
 USER_AGENT = f"smsgate/{_version()}"
 _DEFAULT_HEADERS = http_wire.default_headers(USER_AGENT)
-# Neither retries nor redirects: a 3xx comes back as the answer, a failure as an error.
-_NO_RETRIES = Retry(total=False, redirect=False)
 
 
 class OutboundError(Exception):
@@ -245,110 +240,155 @@ def check_destination(url: str, *, allow_private: bool | None = None) -> None:
     _checked_addresses(url, allow_private)
 
 
-def _read_bounded(raw: BaseHTTPResponse, deadline: float) -> bytes:
-    """Read at most MAX_RESPONSE_BYTES and stop at the deadline (a slow-drip receiver).
+class _Answer:
+    """What one transfer brought back: the last header block (a `100 Continue` starts a new
+    one) and the body, cut at MAX_RESPONSE_BYTES."""
 
-    A body read to its end hands the connection back to the pool; one cut short (too big,
-    too slow, broken) closes it."""
-    chunks: list[bytes] = []
-    size = 0
-    complete = False
-    try:
-        for chunk in raw.stream(16384, decode_content=True):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size >= MAX_RESPONSE_BYTES or time.monotonic() > deadline:
-                break
-        else:
-            complete = True
-    except (HTTPError, OSError) as exc:
-        raise OutboundError(f"Reading the response failed: {exc}") from exc
-    finally:
-        if not complete:
-            raw.close()
-        raw.release_conn()
-    return b"".join(chunks)[:MAX_RESPONSE_BYTES]
+    __slots__ = ("body", "cut", "header_lines", "size")
+
+    def __init__(self) -> None:
+        self.header_lines: list[bytes] = []
+        self.body: list[bytes] = []
+        self.size = 0
+        self.cut = False
+
+    def header(self, line: bytes) -> None:
+        if line.startswith(b"HTTP/"):
+            self.header_lines = []
+        self.header_lines.append(line)
+
+    def write(self, chunk: bytes) -> int | None:
+        self.body.append(chunk)
+        self.size += len(chunk)
+        if self.size >= MAX_RESPONSE_BYTES:
+            self.cut = True
+            return 0  # libcurl stops the transfer (CURLE_WRITE_ERROR)
+        return None
+
+    def status_line_and_headers(self) -> tuple[str, HTTPHeaderDict]:
+        reason = ""
+        headers = HTTPHeaderDict()
+        for raw in self.header_lines:
+            line = raw.decode("latin-1").rstrip("\r\n")
+            if line.startswith("HTTP/"):
+                parts = line.split(" ", 2)
+                reason = parts[2] if len(parts) > 2 else ""
+            elif ":" in line:
+                name, value = line.split(":", 1)
+                headers.add(name.strip(), value.strip())
+        return reason, headers
 
 
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """One context for every TLS pool: loading the CA bundle costs milliseconds. The
-    certificates are those requests trusts (certifi's bundle, not the environment's)."""
-    context = create_urllib3_context()
-    # urllib3 checks the certificate against the name itself (assert_hostname), since the
-    # address we dial is not the name.
-    context.check_hostname = False
-    context.load_verify_locations(certs.where())
-    return context
+def _ca_bundle() -> str:
+    """The certificates requests trusts (certifi's bundle, not the environment's)."""
+    return certs.where()
 
 
 # (scheme, checked address, port, host name)
-_PoolKey = tuple[str, str, int, str]
+_HandleKey = tuple[str, str, int, str]
 
 
-class _Pools(threading.local):
-    """This thread's connection pools by _PoolKey, least recent first, with when each was last
-    used."""
+class _Handles(threading.local):
+    """This thread's libcurl handles by _HandleKey, least recent first, with when each was last
+    used. A handle keeps its connection open for the next request to the same key."""
 
     def __init__(self) -> None:
-        self.by_key: OrderedDict[_PoolKey, tuple[HTTPConnectionPool, float]] = OrderedDict()
+        self.by_key: OrderedDict[_HandleKey, tuple[pycurl.Curl, float]] = OrderedDict()
 
 
-_pools = _Pools()
+_handles = _Handles()
+# Handles a forked child inherited: never used, and never freed either (freeing one could
+# close, or end the TLS session of, a connection its parent still uses).
+_inherited: list[_Handles] = []
 
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
-def _forget_pools() -> None:
+def _forget_handles() -> None:
     # A forked child (a Celery prefork worker) must not share its parent's sockets, and
     # inherits none of its threads: the pool starts afresh there.
-    global _pools, _pool, _pool_lock
-    _pools = _Pools()
+    global _handles, _pool, _pool_lock
+    _inherited.append(_handles)
+    _handles = _Handles()
     _pool = None
     _pool_lock = threading.Lock()
 
 
-os.register_at_fork(after_in_child=_forget_pools)
+os.register_at_fork(after_in_child=_forget_handles)
 
 
-def _new_pool(key: _PoolKey) -> HTTPConnectionPool:
-    """A pool that dials the checked address, never the name. urllib3 pools keep no cookies,
-    read no proxy settings from the environment and, here, neither retry nor redirect."""
-    scheme, address, port, host = key
-    if scheme == "https":
-        return HTTPSConnectionPool(
-            address,
-            port,
-            maxsize=1,  # one thread makes one request at a time
-            retries=_NO_RETRIES,
-            # The certificate and SNI are about the name, not the address we dial.
-            server_hostname=host,
-            assert_hostname=host,
-            cert_reqs="CERT_REQUIRED",
-            ssl_context=_tls_context(),
-        )
-    return HTTPConnectionPool(address, port, maxsize=1, retries=_NO_RETRIES)
-
-
-def _pool_for(key: _PoolKey) -> HTTPConnectionPool:
-    """A pool for this checked address and name, kept from an earlier request when fresh."""
-    kept = _pools.by_key.pop(key, None)
+def _handle_for(key: _HandleKey) -> pycurl.Curl:
+    """A handle for this checked address and name, kept from an earlier request when fresh."""
+    kept = _handles.by_key.pop(key, None)
     if kept is not None:
-        pool, last_used = kept
+        handle, last_used = kept
         if time.monotonic() - last_used < KEEPALIVE_IDLE:
-            return pool
-        pool.close()
-    return _new_pool(key)
+            return handle
+        handle.close()
+    return pycurl.Curl()
 
 
-def _keep(key: _PoolKey, pool: HTTPConnectionPool) -> None:
-    kept = _pools.by_key
-    kept[key] = (pool, time.monotonic())
+def _keep(key: _HandleKey, handle: pycurl.Curl) -> None:
+    kept = _handles.by_key
+    kept[key] = (handle, time.monotonic())
     while len(kept) > MAX_KEPT_SESSIONS:
         _, (oldest, _) = kept.popitem(last=False)
         oldest.close()
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _prepare(
+    handle: pycurl.Curl,
+    key: _HandleKey,
+    method: str,
+    out: http_wire.Outgoing,
+    timeout: float,
+    answer: _Answer,
+) -> None:
+    """Set every option of this request on a handle that may have served another one (reset
+    forgets the options, not the open connection)."""
+    scheme, address, port, host = key
+    handle.reset()
+    # The URL names the host (Host header, SNI and certificate name); CONNECT_TO dials the
+    # address that was checked, so nothing is resolved a second time.
+    handle.setopt(pycurl.URL, f"{scheme}://{_bracketed(host)}:{port}{out.target}")
+    handle.setopt(pycurl.CONNECT_TO, [f"{_bracketed(host)}:{port}:{_bracketed(address)}:{port}"])
+    handle.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
+    handle.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)
+    handle.setopt(pycurl.FOLLOWLOCATION, 0)
+    handle.setopt(pycurl.PROXY, "")  # an empty proxy overrides the environment's
+    handle.setopt(pycurl.NOSIGNAL, 1)
+    handle.setopt(pycurl.CONNECTTIMEOUT_MS, max(1, int(timeout * 1000)))
+    handle.setopt(pycurl.TIMEOUT_MS, max(1, int(timeout * 1000)))
+    if scheme == "https":
+        handle.setopt(pycurl.CAINFO, _ca_bundle())
+        handle.setopt(pycurl.SSL_VERIFYPEER, 1)
+        handle.setopt(pycurl.SSL_VERIFYHOST, 2)
+    headers = [f"{name}: {value}" for name, value in out.headers.items()]
+    # libcurl's own additions, which requests never sent: "Expect: 100-continue" before a
+    # large body, and a form Content-Type on every body.
+    headers.append("Expect:")
+    if not any(name.lower() == "content-type" for name in out.headers):
+        headers.append("Content-Type:")
+    handle.setopt(pycurl.HTTPHEADER, headers)
+    # Undo the Content-Encoding we asked for (we send requests' Accept-Encoding ourselves).
+    handle.setopt(pycurl.ACCEPT_ENCODING, out.headers.get("Accept-Encoding", "gzip, deflate"))
+    if method == "HEAD":
+        handle.setopt(pycurl.NOBODY, 1)
+    elif method == "GET" and out.body is None:
+        handle.setopt(pycurl.HTTPGET, 1)
+    else:
+        # requests sent Content-Length: 0 for a body-less POST, PUT, DELETE…
+        handle.setopt(pycurl.POSTFIELDS, out.body or b"")
+        if method != "POST":
+            handle.setopt(pycurl.CUSTOMREQUEST, method)
+    handle.setopt(pycurl.HEADERFUNCTION, answer.header)
+    handle.setopt(pycurl.WRITEFUNCTION, answer.write)
 
 
 def send(
@@ -369,7 +409,7 @@ def send(
     """
     scheme, host, port, addresses = _checked_addresses(url, allow_private)
     try:
-        target, body, all_headers = http_wire.outgoing(
+        out = http_wire.outgoing(
             url,
             _DEFAULT_HEADERS,
             http_wire.host_header(scheme, host, port),
@@ -380,45 +420,41 @@ def send(
         )
     except ValueError as exc:  # a JSON body that cannot be encoded
         raise OutboundError(f"The request failed: {exc}") from exc
+    method = method.upper()
     started = time.monotonic()
-    deadline = started + timeout
     tried = addresses[:MAX_ADDRESSES_TRIED]
     for index, address in enumerate(tried):
         key = (scheme, str(address), port, host)
-        pool = _pool_for(key)
+        handle = _handle_for(key)
+        answer = _Answer()
+        _prepare(handle, key, method, out, timeout, answer)
         try:
-            raw = pool.urlopen(
-                method.upper(),
-                target,
-                body=body,
-                headers=all_headers,
-                retries=_NO_RETRIES,
-                redirect=False,
-                timeout=timeout,
-                preload_content=False,
-                decode_content=True,
-            )
-        except NewConnectionError as exc:
-            pool.close()
-            # Nothing was sent when the connection could not even be opened, so the next
-            # checked address (say IPv4 after an unrouted IPv6) may be tried safely.
-            if index < len(tried) - 1:
+            handle.perform()
+        except pycurl.error as exc:
+            code = exc.args[0] if exc.args else None
+            if code == pycurl.E_WRITE_ERROR and answer.cut:
+                status = int(handle.getinfo(pycurl.RESPONSE_CODE))
+                handle.close()  # the rest of the body is still on that connection
+                break
+            handle.close()
+            message = exc.args[1] if len(exc.args) > 1 else str(exc)
+            if code == pycurl.E_COULDNT_CONNECT and index < len(tried) - 1:
+                # Nothing was sent when the connection could not even be opened, so the next
+                # checked address (say IPv4 after an unrouted IPv6) may be tried safely.
                 continue
-            raise OutboundError(f"The request failed: {exc}") from exc
-        except (Urllib3Timeout, TimeoutError) as exc:
-            pool.close()
-            raise OutboundError(f"No answer within {timeout:g} s.") from exc
-        except (HTTPError, OSError, ValueError) as exc:
-            pool.close()
-            raise OutboundError(f"The request failed: {exc}") from exc
-        try:
-            content = _read_bounded(raw, deadline)
-        except BaseException:
-            pool.close()
-            raise
-        _keep(key, pool)
-        return http_wire.response_from(raw, content, url, time.monotonic() - started)
-    raise OutboundError("No address to connect to.")  # unreachable: _resolve returns some
+            if code == pycurl.E_OPERATION_TIMEDOUT:
+                raise OutboundError(f"No answer within {timeout:g} s.") from exc
+            raise OutboundError(f"The request failed: {message}") from exc
+        status = int(handle.getinfo(pycurl.RESPONSE_CODE))
+        _keep(key, handle)
+        break
+    else:  # pragma: no cover - _resolve returns at least one address
+        raise OutboundError("No address to connect to.")
+    reason, answer_headers = answer.status_line_and_headers()
+    content = b"".join(answer.body)[:MAX_RESPONSE_BYTES]
+    return http_wire.response_from(
+        status, reason, answer_headers, content, url, time.monotonic() - started
+    )
 
 
 def side_by_side(work: Callable[[], _T]) -> Future[_T]:

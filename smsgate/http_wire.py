@@ -1,7 +1,7 @@
 """What the one outbound HTTP client (`smsgate.http`) puts on the wire and hands back.
 
-smsgate used to send through requests; it now drives urllib3 directly (requests' session
-machinery was most of the CPU of a webhook delivery). Receivers and callers must not see the
+smsgate used to send through requests; it now drives libcurl (requests' session machinery, and
+then urllib3's and http.client's header handling, were most of the CPU of a webhook delivery). Receivers and callers must not see the
 difference, so this module encodes a request the way requests did (its default headers, form
 encoding of pairs, JSON bodies, Basic auth, credentials in the URL) and hands the answer back
 as the `requests.Response` callers read (status, headers, text, json(), content).
@@ -19,7 +19,6 @@ from urllib.parse import unquote, urlencode, urlsplit
 from requests import Response
 from requests.structures import CaseInsensitiveDict
 from requests.utils import DEFAULT_ACCEPT_ENCODING, get_encoding_from_headers
-from urllib3 import BaseHTTPResponse
 
 __all__ = ["Outgoing", "host_header", "outgoing", "response_from"]
 
@@ -109,16 +108,23 @@ def outgoing(
     return Outgoing(target, body, dict(merged.values()))
 
 
-def response_from(raw: BaseHTTPResponse, content: bytes, url: str, elapsed: float) -> Response:
+def response_from(
+    status: int,
+    reason: str,
+    headers: Mapping[str, str],
+    content: bytes,
+    url: str,
+    elapsed: float,
+) -> Response:
     """The answer as the requests.Response callers read; `content` is the body already read
-    (and bounded), and the encoding is guessed from Content-Type as requests does."""
+    (decoded and bounded), `headers` joins repeated names with ", " as requests did, and the
+    encoding is guessed from Content-Type as requests does."""
     response = Response()
-    response.status_code = raw.status
-    response.headers = CaseInsensitiveDict(raw.headers)
+    response.status_code = status
+    response.headers = CaseInsensitiveDict(headers)
     response.encoding = get_encoding_from_headers(response.headers)
-    response.reason = raw.reason or ""
+    response.reason = reason
     response.url = url
-    response.raw = raw
     response.elapsed = timedelta(seconds=elapsed)
     response._content = content
     response._content_consumed = True

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import queue
 import time
 from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -291,24 +292,30 @@ def _record_all(finished: Sequence[_Finished]) -> dict[str, str]:
 def _send_side_by_side(attempts: list[_Attempt]) -> dict[str, str]:
     """Send on the pool and record when all are back: one record for the batch, unless a
     finished attempt's lease is running out while a slower one is still waiting for its
-    receiver (a `form` request may take 30 s, a `standard` lease lasts 15 s + the margin)."""
-    pending: dict[Future[_Finished], _Attempt] = {
-        http.side_by_side(functools.partial(_send, a)): a for a in attempts
-    }
+    receiver (a `form` request may take 30 s, a `standard` lease lasts 15 s + the margin).
+
+    Finished attempts arrive on a queue: waiting on the pending futures again after each one
+    finished re-armed a waiter on every future still out, a cost that grew with the square
+    of the batch."""
+    done: queue.SimpleQueue[Future[_Finished]] = queue.SimpleQueue()
+    for attempt in attempts:
+        http.side_by_side(functools.partial(_send, attempt)).add_done_callback(done.put)
     results: dict[str, str] = {}
     finished: list[_Finished] = []
-    while pending:
+    outstanding = len(attempts)
+    while outstanding:
         timeout = None
         if finished:
             earliest = min(f.claim.lease for f in finished) - LEASE_MARGIN / 2
             timeout = max(0.0, (earliest - timezone.now()).total_seconds())
-        done, _ = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
-        for future in done:
-            del pending[future]
-            finished.append(future.result())
-        if not done:
+        try:
+            future = done.get(timeout=timeout)
+        except queue.Empty:
             results.update(_record_all(finished))
             finished = []
+            continue
+        finished.append(future.result())
+        outstanding -= 1
     results.update(_record_all(finished))
     return results
 

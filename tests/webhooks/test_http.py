@@ -232,20 +232,13 @@ def names_on_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket, "getaddrinfo", loopback)
 
 
-def trusting(ca: str) -> ssl.SSLContext:
-    """The client's TLS context, trusting the test certificate instead of certifi's bundle."""
-    context = ssl.create_default_context(cafile=ca)
-    context.check_hostname = False  # the client checks the name itself, as in production
-    return context
-
-
 def test_tls_to_a_pinned_address_checks_the_name_not_the_address(
     tls_server: tuple[int, str, list[str]],
     names_on_loopback: None,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     port, ca, sni = tls_server
-    monkeypatch.setattr(http, "_tls_context", lambda: trusting(ca))
+    monkeypatch.setattr(http, "_ca_bundle", lambda: ca)
     url = f"https://hooks.example.test:{port}/"
     response = http.send("GET", url, allow_private=True, timeout=5)
     assert response.text == f"tls ok for hooks.example.test:{port}"
@@ -263,7 +256,7 @@ def test_kept_tls_connections_are_kept_per_name_not_per_address(
     """A connection verified for one name is never handed to a request for another name that
     resolves to the same address, even while it is open and fresh."""
     port, ca, sni = tls_server
-    monkeypatch.setattr(http, "_tls_context", lambda: trusting(ca))
+    monkeypatch.setattr(http, "_ca_bundle", lambda: ca)
     good = f"https://hooks.example.test:{port}/"
     assert http.send("GET", good, allow_private=True, timeout=5).status_code == 200
     with pytest.raises(http.OutboundError):
