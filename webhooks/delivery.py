@@ -302,20 +302,23 @@ def _send_side_by_side(attempts: list[_Attempt]) -> dict[str, str]:
         http.side_by_side(functools.partial(_send, attempt)).add_done_callback(done.put)
     results: dict[str, str] = {}
     finished: list[_Finished] = []
+    record_by: datetime | None = None  # the earliest lease among `finished`, less half the margin
     outstanding = len(attempts)
     while outstanding:
         timeout = None
-        if finished:
-            earliest = min(f.claim.lease for f in finished) - LEASE_MARGIN / 2
-            timeout = max(0.0, (earliest - timezone.now()).total_seconds())
+        if record_by is not None:
+            timeout = max(0.0, (record_by - timezone.now()).total_seconds())
         try:
             future = done.get(timeout=timeout)
         except queue.Empty:
             results.update(_record_all(finished))
-            finished = []
+            finished, record_by = [], None
             continue
-        finished.append(future.result())
+        result = future.result()
+        finished.append(result)
         outstanding -= 1
+        due = result.claim.lease - LEASE_MARGIN / 2
+        record_by = due if record_by is None else min(record_by, due)
     results.update(_record_all(finished))
     return results
 

@@ -9,6 +9,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -135,6 +136,43 @@ def test_a_slow_receiver_does_not_hold_up_a_fast_one(
     slow_attempt = Attempt.objects.get(delivery_id=ids[0])
     assert slow_attempt.error == "No answer within 1 s."
     assert slow_attempt.duration_ms is not None and slow_attempt.duration_ms < 2000
+
+
+def test_a_finished_delivery_is_recorded_before_its_lease_runs_out_while_another_waits(
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    create_webhook: Callable[..., dict[str, Any]],
+    receive: Callable[..., Message],
+    receiver: HTTPServer,
+    second_receiver: HTTPServer,
+) -> None:
+    """A `form` request may wait far longer than a `standard` lease lasts: the standard
+    delivery that came back at once is recorded while its lease is still ours, not when the
+    whole batch is back (by then another worker could have taken it over)."""
+    settings.SMSGATE_WEBHOOKS_TIMEOUT = 0.5
+    monkeypatch.setattr("webhooks.formats.form.TIMEOUT", 5.0)
+    monkeypatch.setattr("webhooks.delivery.LEASE_MARGIN", timedelta(seconds=0.6))
+    answered_slow: list[float] = []
+
+    def slow(request: Request) -> Response:
+        time.sleep(2.0)
+        answered_slow.append(time.time())
+        return Response("+OK")
+
+    second_receiver.expect_request("/form").respond_with_handler(slow)
+    receiver.expect_request("/fast").respond_with_data("ok")
+    form_hook = create_webhook(second_receiver.url_for("/form"), format="form")
+    fast_hook = create_webhook(receiver.url_for("/fast"))
+    receive()
+    ids = _deliveries(form_hook) + _deliveries(fast_hook)
+    results = attempt_deliveries(delivery_ids=ids)
+    assert results == {ids[0]: "succeeded", ids[1]: "succeeded"}
+    fast = Delivery.objects.get(pk=ids[1])
+    slow_one = Delivery.objects.get(pk=ids[0])
+    assert fast.completed_at is not None and slow_one.completed_at is not None
+    # Recorded about 0.8 s in (its 1.1 s lease less half the margin), the form one after 2 s.
+    assert fast.completed_at.timestamp() < answered_slow[0] - 0.5
+    assert slow_one.completed_at.timestamp() >= answered_slow[0] - 0.05
 
 
 def test_chat_history_and_replies_work_in_a_batch(
