@@ -63,14 +63,23 @@ def ensure_environment() -> None:
         if not python.exists():
             sys.exit("No .venv yet: run ./test or ./start once, then python bench/run.py.")
         os.execv(str(python), [str(python), str(Path(__file__).resolve()), *sys.argv[1:]])
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        import tomllib
+    import tomllib
+    from importlib import metadata
 
-        extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
-            "optional-dependencies"
-        ]["bench"]
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]["bench"]
+
+    def installed(requirement: str) -> bool:
+        # Each is pinned `name==version`: a .venv from before a package joined the extra (or
+        # before its pin moved) lacks it, whatever else of the extra it has.
+        name, _, version = requirement.partition("==")
+        try:
+            return metadata.version(name) == version
+        except metadata.PackageNotFoundError:
+            return False
+
+    if not all(installed(r) for r in extra):
         print(f"installing the bench extra into .venv: {' '.join(extra)}", flush=True)
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", *extra], check=True)
 
