@@ -33,7 +33,7 @@ from messaging.services import send_message
 from smsgate.batch import batch_collect
 from smsgate.errors import DomainError, InvalidInput, Refused
 from smsgate.phones import can_reply_to
-from smsgate.statements import insert_sql
+from smsgate.statements import insert_sql, update_by_pk
 from webhooks.outbox import enqueue_forward
 
 log = logging.getLogger(__name__)
@@ -460,7 +460,10 @@ def _apply_tags(requests: list[_TagRequest]) -> None:
         by_tags.setdefault(tuple(current[pk]), []).append(pk)
     if len(by_tags) == 1:  # the usual case: one UPDATE without a CASE to build
         [(only, pks)] = by_tags.items()
-        Conversation.objects.filter(pk__in=pks).update(tags=list(only))
+        if len(pks) == 1:  # one message's tag: a statement built once per process
+            update_by_pk(Conversation, pks[0], {"tags": list(only)})
+        else:
+            Conversation.objects.filter(pk__in=pks).update(tags=list(only))
         return
     Conversation.objects.filter(pk__in=changed).update(
         tags=Case(
