@@ -117,3 +117,53 @@ def test_an_inbound_sms_is_accepted_while_the_channel_layer_is_down(redis_down: 
     assert response.status_code == 200, response.content
     assert response.json()["payload"]["success"] is True
     assert Message.objects.filter(body="hello while Redis is away").exists()
+
+
+def test_groups_with_members_sees_a_member_and_drops_expired_ones() -> None:
+    """What group_send would find first: the members left once those past group_expiry are
+    dropped (a group it finds empty is one a group_send sends nothing to)."""
+    layer = fresh_layer()
+
+    async def join(group: str, at: float) -> None:
+        channel = await layer.new_channel()
+        await layer.group_add(group, channel)
+        # As if it joined at `at`: group_add stamps the membership with the time of joining.
+        await layer.connection(0).zadd(layer._group_key(group), {channel: at})
+
+    async def setup() -> None:
+        await join("inbox", time.time())
+        await join("stale", time.time() - layer.group_expiry - 10)
+
+    asyncio.run(setup())
+    try:
+        assert layer.groups_with_members(["inbox", "stale", "nobody"]) == {"inbox"}
+
+        async def stale_left() -> int:
+            return int(await layer.connection(0).zcard(layer._group_key("stale")))
+
+        assert asyncio.run(stale_left()) == 0  # dropped, as group_send drops them
+    finally:
+        asyncio.run(layer.flush())
+
+
+def test_a_broadcast_reaches_a_member_through_the_look_at_its_group(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    layer = fresh_layer()
+    monkeypatch.setattr("smsgate.groups.get_channel_layer", lambda: layer)
+
+    async def scenario() -> Any:
+        channel = await layer.new_channel()
+        await layer.group_add("inbox", channel)
+        try:
+            # From sync code, as a request sends it (its loop is not this one).
+            await asyncio.to_thread(broadcast_inbox, "message.created", {"message_id": "msg_1"})
+            return await asyncio.wait_for(layer.receive(channel), timeout=5)
+        finally:
+            await layer.group_discard("inbox", channel)
+
+    assert asyncio.run(scenario()) == {
+        "type": "inbox.update",
+        "event": "message.created",
+        "payload": {"message_id": "msg_1"},
+    }
