@@ -87,30 +87,31 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
             return client
 
     def groups_with_members(self, groups: Iterable[str]) -> set[str] | None:
-        """Which of `groups` have a member, from sync code, in one round trip per host.
+        """Which of `groups` have a member, from sync code: one read per host (ZCARD).
 
-        It first drops the memberships older than `group_expiry`, as `group_send` does before
-        it reads a group's channels: a group this finds empty is one `group_send` would have
-        sent nothing to. None when a group's host is out of this method's reach (the caller
-        then sends to every group). The live inbox is mostly not open: the sync look spares a
-        hop to the sending loop and two Redis commands on it (docs/operations.md#live-inbox-on-redis).
+        A group this finds empty is one `group_send` would send nothing to; one whose members
+        have all expired counts as having members, and `group_send` drops them and sends to
+        nobody, as it always did. None when a group's host is out of this method's reach (the
+        caller then sends to every group). The live inbox is mostly not open: the look spares a
+        hop to the sending loop and the layer's two commands there
+        (docs/operations.md#live-inbox-on-redis).
         """
         by_host: dict[int, list[str]] = {}
         for group in dict.fromkeys(groups):
             assert self.require_valid_group_name(group), "Group name not valid"
             by_host.setdefault(self.consistent_hash(group), []).append(group)
         found: set[str] = set()
-        expired = int(time.time()) - self.group_expiry
         for index, names in by_host.items():
             client = self._sync_client(index)
             if client is None:
                 return None
-            pipe = client.pipeline(transaction=False)
-            for group in names:
-                key = self._group_key(group)
-                pipe.zremrangebyscore(key, min=0, max=expired)
-                pipe.zcard(key)
-            counts = pipe.execute()[1::2]
+            if len(names) == 1:
+                counts = [client.zcard(self._group_key(names[0]))]
+            else:
+                pipe = client.pipeline(transaction=False)
+                for group in names:
+                    pipe.zcard(self._group_key(group))
+                counts = pipe.execute()
             found.update(group for group, count in zip(names, counts, strict=True) if count)
         return found
 

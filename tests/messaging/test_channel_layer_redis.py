@@ -119,29 +119,29 @@ def test_an_inbound_sms_is_accepted_while_the_channel_layer_is_down(redis_down: 
     assert Message.objects.filter(body="hello while Redis is away").exists()
 
 
-def test_groups_with_members_sees_a_member_and_drops_expired_ones() -> None:
-    """What group_send would find first: the members left once those past group_expiry are
-    dropped (a group it finds empty is one a group_send sends nothing to)."""
+def test_groups_with_members_tells_the_groups_a_group_send_could_reach() -> None:
     layer = fresh_layer()
 
-    async def join(group: str, at: float) -> None:
+    async def join(group: str) -> str:
         channel = await layer.new_channel()
         await layer.group_add(group, channel)
-        # As if it joined at `at`: group_add stamps the membership with the time of joining.
-        await layer.connection(0).zadd(layer._group_key(group), {channel: at})
+        return channel
 
-    async def setup() -> None:
-        await join("inbox", time.time())
-        await join("stale", time.time() - layer.group_expiry - 10)
+    async def setup() -> str:
+        await join("inbox")
+        return await join("phones")
 
-    asyncio.run(setup())
+    phones_channel = asyncio.run(setup())
     try:
-        assert layer.groups_with_members(["inbox", "stale", "nobody"]) == {"inbox"}
+        assert layer.groups_with_members(["inbox"]) == {"inbox"}
+        assert layer.groups_with_members(["nobody"]) == set()
+        assert layer.groups_with_members(["inbox", "nobody", "phones"]) == {"inbox", "phones"}
 
-        async def stale_left() -> int:
-            return int(await layer.connection(0).zcard(layer._group_key("stale")))
+        async def leave() -> None:
+            await layer.group_discard("phones", phones_channel)
 
-        assert asyncio.run(stale_left()) == 0  # dropped, as group_send drops them
+        asyncio.run(leave())
+        assert layer.groups_with_members(["inbox", "phones"]) == {"inbox"}
     finally:
         asyncio.run(layer.flush())
 
