@@ -22,8 +22,8 @@ RENDERER_LISTS = [
 
 
 def request(path: str, accept: str | None) -> Request:
-    headers = {} if accept is None else {"HTTP_ACCEPT": accept}
-    return Request(RequestFactory().post(path, **headers))
+    headers = {} if accept is None else {"Accept": accept}
+    return Request(RequestFactory().post(path, headers=headers))
 
 
 def outcome(negotiation: Any, req: Request, renderers: list[Any], suffix: str | None) -> Any:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from devices.models import Device
 from messaging.conversations import DEVICE_AT, contact, contact_and_device
 from messaging.models import Conversation
 from messaging.routing import explicit_device_route, explicit_route_from_rows
@@ -99,7 +100,10 @@ def test_the_contact_and_its_named_device_in_one_statement(
 
 @pytest.mark.parametrize("disabled", [False, True])
 def test_a_named_device_that_is_missing_or_disabled_is_refused_as_before(disabled: bool):
-    device_id = DeviceFactory(enabled=False).pk if disabled else "dev_nonexistent"
+    device_id = "dev_nonexistent"
+    if disabled:
+        device_id = paired_device().device.pk
+        Device.objects.filter(pk=device_id).update(enabled=False)
 
     conversation, opted_out, rows = contact_and_device("+15551234567", device_id)
     found = route_or_refusal(lambda: explicit_route_from_rows(device_id, None, rows, DEVICE_AT))
