@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Where the time goes: `python bench/profile.py [smssync|msync|send|bulk|poll|deliver|deliver-batch] [-n N]`.
+"""Where the time goes: `python bench/profile.py [smssync|msync|send|bare|bulk|poll|deliver|deliver-batch] [-n N]`.
 
 Runs the same requests as bench/run.py in this one process (Django's test client, same
 PostgreSQL/Redis bench databases, reset first), prints the SQL queries per request and a
@@ -33,7 +33,8 @@ from bench.cpu import CpuMeter, server_groups  # noqa: E402
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument(
-        "what", choices=["smssync", "msync", "send", "bulk", "poll", "deliver", "deliver-batch"]
+        "what",
+        choices=["smssync", "msync", "send", "bare", "bulk", "poll", "deliver", "deliver-batch"],
     )
     parser.add_argument("-n", type=int, default=200)
     parser.add_argument(
@@ -134,6 +135,12 @@ def main() -> int:
             r = client.post("/api/v1/messages", body, content_type="application/json", headers=api)
             assert r.status_code == 202, r.content
 
+        def bare(i: int) -> None:
+            # bench/views.py's bare ingest, the floor `send` is compared with (bench/run.py).
+            body = {"from": bench.phone(i), "message": f"bare {i}"}
+            r = client.post("/bench/ingest", body, content_type="application/json", headers=api)
+            assert r.status_code == 200, r.content
+
         def bulk(i: int) -> None:
             body = {
                 "to": [bench.phone(i * 100 + j) for j in range(100)],
@@ -181,6 +188,7 @@ def main() -> int:
             "smssync": smssync,
             "msync": msync,
             "send": send,
+            "bare": bare,
             "bulk": bulk,
             "poll": poll,
             "deliver": deliver,

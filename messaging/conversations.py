@@ -11,6 +11,11 @@ from django.utils import timezone
 
 from devices.models import Device
 from messaging.models import Conversation, Message, OptOut, ProviderApp
+from messaging.routing import (
+    EXPLICIT_DEVICE_COLUMNS,
+    EXPLICIT_DEVICE_JOINS,
+    EXPLICIT_DEVICE_ORDER,
+)
 from smsgate.rows import ModelColumns
 from smsgate.statements import insert_sql
 
@@ -19,14 +24,24 @@ _DEVICE = ModelColumns(Device)
 _APP = ModelColumns(ProviderApp)
 _DEVICE_FK: Any = Conversation._meta.get_field("device")
 _APP_FK: Any = Conversation._meta.get_field("app")
-_CONTACT_SQL = (
-    f"SELECT {_CONVERSATION.select('c')}, {_DEVICE.select('d')}, {_APP.select('a')},"  # noqa: S608
+_CONTACT_COLUMNS = (
+    f"{_CONVERSATION.select('c')}, {_DEVICE.select('d')}, {_APP.select('a')},"  # noqa: S608
     f' EXISTS (SELECT 1 FROM "{OptOut._meta.db_table}" o WHERE o.phone = %s)'
+)
+_CONTACT_FROM = (
     " FROM (SELECT 1 AS one) q"
     f' LEFT JOIN "{Conversation._meta.db_table}" c ON c.phone = %s'
     f' LEFT JOIN "{Device._meta.db_table}" d ON d.id = c.device_id'
     f' LEFT JOIN "{ProviderApp._meta.db_table}" a ON a.id = c.app_id'
 )
+_CONTACT_SQL = f"SELECT {_CONTACT_COLUMNS}{_CONTACT_FROM}"
+# With the device a send names and its SIMs: one row per SIM, the contact's on each.
+_CONTACT_AND_DEVICE_SQL = (
+    f"SELECT {_CONTACT_COLUMNS}, {EXPLICIT_DEVICE_COLUMNS}"
+    f"{_CONTACT_FROM}{EXPLICIT_DEVICE_JOINS}{EXPLICIT_DEVICE_ORDER}"
+)
+# Where the named device's columns start in a row of _CONTACT_AND_DEVICE_SQL.
+DEVICE_AT = _CONVERSATION.width + _DEVICE.width + _APP.width + 1
 
 
 def contact(phone: str) -> tuple[Conversation | None, bool]:
@@ -36,7 +51,24 @@ def contact(phone: str) -> tuple[Conversation | None, bool]:
     with connection.cursor() as cursor:
         cursor.execute(_CONTACT_SQL, [phone, phone])
         row = cursor.fetchone()
-    opted_out = bool(row[-1])
+    return _contact_from(row)
+
+
+def contact_and_device(
+    phone: str, device_id: str
+) -> tuple[Conversation | None, bool, list[tuple[Any, ...]]]:
+    """`contact` and, in the same statement, the device a send names with its SIMs: the rows
+    for messaging.routing.explicit_route_from_rows (from DEVICE_AT). A send that names its
+    device reads everything it routes by in one round trip instead of two."""
+    with connection.cursor() as cursor:
+        cursor.execute(_CONTACT_AND_DEVICE_SQL, [phone, phone, device_id])
+        rows = cursor.fetchall()
+    conversation, opted_out = _contact_from(rows[0])
+    return conversation, opted_out, rows
+
+
+def _contact_from(row: Sequence[Any]) -> tuple[Conversation | None, bool]:
+    opted_out = bool(row[DEVICE_AT - 1])
     conversation = _CONVERSATION.load(row)
     if conversation is None:
         return None, opted_out

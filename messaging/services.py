@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from messaging import live
-from messaging.conversations import contact
+from messaging.conversations import DEVICE_AT, contact, contact_and_device
 from messaging.encoding import segment_info
 from messaging.models import (
     Conversation,
@@ -35,6 +35,7 @@ from messaging.routing import (
     Route,
     choose_route,
     explicit_device_route,
+    explicit_route_from_rows,
     note_line_result,
     pool_route,
 )
@@ -127,12 +128,24 @@ def send_message(
     phone = to_e164(to, field="to")
     validate_body(body)
     _validate_times(send_at, expires_at)
-    # The contact's conversation and opt-out in one statement, known contact or not.
-    conversation, opted_out = contact(phone)
+    # The contact's conversation and opt-out in one statement, known contact or not, and the
+    # device the send names (routing reads nothing else when it names one).
+    explicit: dict[tuple[str, int | None], Route | DomainError] = {}
+    if device_id and not app_id:
+        conversation, opted_out, rows = contact_and_device(phone, device_id)
+        try:
+            explicit[device_id, sim_slot] = explicit_route_from_rows(
+                device_id, sim_slot, rows, DEVICE_AT
+            )
+        except DomainError as exc:
+            explicit[device_id, sim_slot] = exc
+    else:
+        conversation, opted_out = contact(phone)
     lookups = _SendLookups(
         conversations={phone: conversation} if conversation is not None else {},
         opted_out={phone} if opted_out else set(),
         quiet=QuietHoursCheck(recipients=(phone,), send_at=send_at),
+        _explicit=explicit,
     )
     return _queue_message(
         phone=phone,

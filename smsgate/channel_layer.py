@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
+from collections.abc import Iterable
 from typing import Any
 
+import redis
 from channels_redis.core import RedisChannelLayer
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -28,6 +31,9 @@ RETRY_FIRST_DELAY = 0.1
 RETRY_MAX_DELAY = 2.0
 # How stale a membership lost to a Redis restart may get before this process writes it back.
 GROUP_REFRESH = 10.0
+# How long the request thread's look at a group may wait for Redis (smsgate/groups.py gives
+# a whole group send as long); the layer's own sockets wait longer, for the blocking pop.
+MEMBERS_TIMEOUT = 5.0
 
 
 def redis_channel_layer_hosts(url: str) -> list[dict[str, Any]]:
@@ -61,6 +67,53 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
         # group -> channels of this process in it, to re-join after Redis lost them.
         self._memberships: dict[str, set[str]] = {}
         self._rejoined_at = time.monotonic()
+        # Blocking clients per host, for groups_with_members (made on first use).
+        self._sync_clients: dict[int, redis.Redis] = {}
+        self._sync_lock = threading.Lock()
+
+    def _sync_client(self, index: int) -> redis.Redis | None:
+        """A blocking client of host `index`, with the host's settings; None for a host given
+        other than by address (sentinels), which only the layer's own pools know how to reach."""
+        with self._sync_lock:
+            client = self._sync_clients.get(index)
+            if client is None:
+                host = dict(self.hosts[index])
+                address = host.pop("address", None)
+                if not isinstance(address, str):
+                    return None
+                host["socket_timeout"] = MEMBERS_TIMEOUT
+                client = redis.Redis.from_url(address, **host)
+                self._sync_clients[index] = client
+            return client
+
+    def groups_with_members(self, groups: Iterable[str]) -> set[str] | None:
+        """Which of `groups` have a member, from sync code: one read per host (ZCARD).
+
+        A group this finds empty is one `group_send` would send nothing to; one whose members
+        have all expired counts as having members, and `group_send` drops them and sends to
+        nobody, as it always did. None when a group's host is out of this method's reach (the
+        caller then sends to every group). The live inbox is mostly not open: the look spares a
+        hop to the sending loop and the layer's two commands there
+        (docs/operations.md#live-inbox-on-redis).
+        """
+        by_host: dict[int, list[str]] = {}
+        for group in dict.fromkeys(groups):
+            assert self.require_valid_group_name(group), "Group name not valid"
+            by_host.setdefault(self.consistent_hash(group), []).append(group)
+        found: set[str] = set()
+        for index, names in by_host.items():
+            client = self._sync_client(index)
+            if client is None:
+                return None
+            if len(names) == 1:
+                counts = [client.zcard(self._group_key(names[0]))]
+            else:
+                pipe = client.pipeline(transaction=False)
+                for group in names:
+                    pipe.zcard(self._group_key(group))
+                counts = pipe.execute()
+            found.update(group for group, count in zip(names, counts, strict=True) if count)
+        return found
 
     async def group_add(self, group: str, channel: str) -> None:
         await super().group_add(group, channel)

@@ -55,6 +55,14 @@ def send_to_groups(messages: list[tuple[str, dict[str, Any]]]) -> None:
 
     try:
         if _keeps_connections_per_loop(layer):
+            # Most of the time no inbox page is open: a look from this thread (one round trip)
+            # spares the hop to the loop and the group sends that would reach nobody.
+            members = getattr(layer, "groups_with_members", None)
+            live = members(group for group, _ in messages) if members is not None else None
+            if live is not None:
+                messages = [(group, message) for group, message in messages if group in live]
+                if not messages:
+                    return
             # channels-redis pools its connections per event loop, and async_to_sync runs each
             # call from sync code on a new loop: a new Redis connection per send (~6 ms, once
             # the largest single cost of an inbound SMS). One loop per process reuses them.

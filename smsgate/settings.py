@@ -269,6 +269,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["smsgate.auth.IsAdmin"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["smsgate.jsonbody.JSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "smsgate.negotiation.ContentNegotiation",
     "DEFAULT_PAGINATION_CLASS": "smsgate.pagination.NewestFirstCursorPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "smsgate.errors.api_exception_handler",

@@ -41,9 +41,21 @@ class _Column:
     plain: tuple[type, ...]  # value types that need no preparation (empty: always prepare)
 
 
+# Date and time fields a row leaves empty (a message's send_at, sent_at, …): their preparation
+# of None is None, and without auto_now/auto_now_add their pre_save only reads the attribute.
+_NULL_ONLY: dict[type[Field[Any, Any]], tuple[type, ...]] = {
+    models.DateTimeField: (type(None),),
+    models.DateField: (type(None),),
+}
+
+
 def _column(field: Field[Any, Any]) -> _Column:
     target = field.target_field if isinstance(field, models.ForeignKey) else field
-    return _Column(field, field.attname, _PLAIN.get(type(target), ()))
+    plain = _PLAIN.get(type(target), ())
+    if not plain and not getattr(field, "auto_now", False):
+        if not getattr(field, "auto_now_add", False):
+            plain = _NULL_ONLY.get(type(target), ())
+    return _Column(field, field.attname, plain)
 
 
 @functools.cache

@@ -43,8 +43,8 @@ def test_a_send_to_an_explicit_device(admin_client, django_assert_max_num_querie
     phone = paired_device(sims=2)
     admin_client.get("/api/v1/messages")
 
-    # Key, conversation with the opt-out, the device with its SIMs, the write.
-    with django_assert_max_num_queries(budget(4, sqlite=8)):
+    # Key, conversation with the opt-out and the device with its SIMs, the write.
+    with django_assert_max_num_queries(budget(3, sqlite=7)):
         response = admin_client.post(
             "/api/v1/messages", {**SEND, "device_id": phone.device.pk, "sim_slot": 2}
         )

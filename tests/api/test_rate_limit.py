@@ -92,3 +92,30 @@ def test_a_refused_request_is_not_counted(
     # only once that falls under 1; at 31 s it is 2 × 29/60 < 1.
     seconds_into_a_minute(60 + 31)
     assert admin_client.get(SEND).status_code == 200
+
+
+@pytest.mark.redis
+def test_the_count_survives_a_redis_that_forgot_its_scripts(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One script call counts a request on Redis; a restarted Redis has no scripts loaded
+    (here: a script this Redis never saw, as SCRIPT FLUSH would affect every client of the
+    server), and the next count loads it again instead of failing."""
+    from django.core.cache import caches
+
+    from smsgate import throttling
+
+    set_rate(settings, "1000/min")
+    now = a_minute() + 30
+    at(monkeypatch, now)
+    key = f"throttle-test-{uuid.uuid4()}"
+    monkeypatch.setattr(APIKeyRateThrottle, "get_cache_key", lambda self, request, view: key)
+    assert APIKeyRateThrottle().allow_request(None, None)  # type: ignore[arg-type]
+    backend: Any = caches["default"]
+    client = backend._cache.get_client(write=True)
+    assert throttling._script is not None
+    monkeypatch.setattr(throttling._script, "sha", "0" * 40)
+    assert APIKeyRateThrottle().allow_request(None, None)  # type: ignore[arg-type]
+    counter = f"{key}:{int(now // 60)}"
+    assert cache.get(counter) == 2
+    assert 60 < client.ttl(backend.make_key(counter)) <= 120  # two windows, then it expires

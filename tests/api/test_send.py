@@ -255,3 +255,23 @@ def test_a_send_that_loses_the_first_contact_race_joins_the_existing_conversatio
     assert list(MessageEvent.objects.filter(message=stored).values_list("status", flat=True)) == [
         "queued"
     ]
+
+
+def test_a_plain_send_builds_no_header_mapping(admin_client, phone, monkeypatch):
+    """The negotiation (smsgate/negotiation.py) and the Idempotency-Key read META: building
+    request.headers for them cost more than the rest of either."""
+    from django.http import request as http_request
+
+    built = []
+    real = http_request.HttpHeaders.__init__
+
+    def counting(self, environ):
+        built.append(1)
+        real(self, environ)
+
+    monkeypatch.setattr(http_request.HttpHeaders, "__init__", counting)
+    response = admin_client.post("/api/v1/messages", {"to": "+15551234567", "body": "hi"})
+
+    assert response.status_code == 202
+    assert response["Content-Type"] == "application/json"
+    assert built == []

@@ -19,6 +19,9 @@ class RecordingLayer(ResilientRedisChannelLayer):
         super().__init__(hosts=redis_channel_layer_hosts("redis://127.0.0.1:9/0"))
         self.loops: list[asyncio.AbstractEventLoop] = []
 
+    def groups_with_members(self, groups: Any) -> set[str]:
+        return set(groups)  # every group has a member: each send goes to the loop
+
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         self.loops.append(asyncio.get_running_loop())
 
@@ -32,3 +35,21 @@ def test_the_production_layer_sends_on_one_loop_per_process(monkeypatch: pytest.
 
     # async_to_sync would have run each send on a loop of its own: a new Redis connection each.
     assert len(layer.loops) == 2 and layer.loops[0] is layer.loops[1]
+
+
+class EmptyGroupsLayer(RecordingLayer):
+    """Only the group "phones" has a member."""
+
+    def groups_with_members(self, groups: Any) -> set[str]:
+        return {group for group in groups if group == "phones"}
+
+
+def test_a_group_without_members_is_not_sent_to(monkeypatch: pytest.MonkeyPatch):
+    layer = EmptyGroupsLayer()
+    monkeypatch.setattr(groups, "get_channel_layer", lambda: layer)
+
+    groups.send_to_groups([("inbox", {"type": "inbox.update"})])
+    assert layer.loops == []  # no hop to the sending loop at all
+
+    groups.send_to_groups([("inbox", {"type": "inbox.update"}), ("phones", {"type": "x"})])
+    assert len(layer.loops) == 1  # "phones" only

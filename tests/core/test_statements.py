@@ -116,3 +116,27 @@ def test_model_columns_load_the_concrete_columns_in_model_order() -> None:
     assert conversation is not None
     assert conversation.tags == ["x"]
     assert conversation.phone == "+254700000001"
+
+
+def test_empty_and_set_times_are_written_as_the_orm_writes_them() -> None:
+    """None in a date or time field goes in as it is (the ORM's preparation of None); a set
+    one, and the auto_now ones, are prepared as the ORM prepares them."""
+    from django.utils import timezone
+
+    from messaging.models import Direction, Message, Status
+
+    sent = datetime(2026, 11, 1, 12, 30, tzinfo=UTC)
+    message = Message(
+        direction=Direction.OUTBOUND,
+        status=Status.SENT,
+        to_number="+254700000001",
+        body="x",
+        sent_at=sent,
+        send_at=None,
+    )
+    before = timezone.now()
+    _run(*insert_sql(Message, [message]))
+    stored = Message.objects.get(pk=message.pk)
+    assert stored.sent_at == sent and stored.send_at is None and stored.delivered_at is None
+    assert stored.created_at >= before and stored.created_at == message.created_at
+    assert stored.updated_at == message.updated_at

@@ -117,3 +117,53 @@ def test_an_inbound_sms_is_accepted_while_the_channel_layer_is_down(redis_down: 
     assert response.status_code == 200, response.content
     assert response.json()["payload"]["success"] is True
     assert Message.objects.filter(body="hello while Redis is away").exists()
+
+
+def test_groups_with_members_tells_the_groups_a_group_send_could_reach() -> None:
+    layer = fresh_layer()
+
+    async def join(group: str) -> str:
+        channel = await layer.new_channel()
+        await layer.group_add(group, channel)
+        return channel
+
+    async def setup() -> str:
+        await join("inbox")
+        return await join("phones")
+
+    phones_channel = asyncio.run(setup())
+    try:
+        assert layer.groups_with_members(["inbox"]) == {"inbox"}
+        assert layer.groups_with_members(["nobody"]) == set()
+        assert layer.groups_with_members(["inbox", "nobody", "phones"]) == {"inbox", "phones"}
+
+        async def leave() -> None:
+            await layer.group_discard("phones", phones_channel)
+
+        asyncio.run(leave())
+        assert layer.groups_with_members(["inbox", "phones"]) == {"inbox"}
+    finally:
+        asyncio.run(layer.flush())
+
+
+def test_a_broadcast_reaches_a_member_through_the_look_at_its_group(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    layer = fresh_layer()
+    monkeypatch.setattr("smsgate.groups.get_channel_layer", lambda: layer)
+
+    async def scenario() -> Any:
+        channel = await layer.new_channel()
+        await layer.group_add("inbox", channel)
+        try:
+            # From sync code, as a request sends it (its loop is not this one).
+            await asyncio.to_thread(broadcast_inbox, "message.created", {"message_id": "msg_1"})
+            return await asyncio.wait_for(layer.receive(channel), timeout=5)
+        finally:
+            await layer.group_discard("inbox", channel)
+
+    assert asyncio.run(scenario()) == {
+        "type": "inbox.update",
+        "event": "message.created",
+        "payload": {"message_id": "msg_1"},
+    }
